@@ -1,0 +1,75 @@
+"""Scoring a fitted pipeline on held-out data, as a typed report."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import (
+    accuracy_score,
+    classification_report,
+    confusion_matrix,
+    f1_score,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
+from sklearn.pipeline import Pipeline
+
+from sentiment_core.model import LABELS
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    accuracy: float
+    f1: float
+    precision: float
+    recall: float
+    roc_auc: float
+    # [[true negatives, false positives], [false negatives, true positives]]
+    confusion_matrix: tuple[tuple[int, int], tuple[int, int]]
+    support: int
+    classification_report: str
+
+    def metrics(self) -> dict[str, float]:
+        """The scalar metrics, as MLflow logs them."""
+        return {
+            "accuracy": self.accuracy,
+            "f1": self.f1,
+            "precision": self.precision,
+            "recall": self.recall,
+            "roc_auc": self.roc_auc,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.metrics(),
+            "confusion_matrix": [list(row) for row in self.confusion_matrix],
+            "support": self.support,
+        }
+
+
+def evaluate(pipeline: Pipeline, texts: Sequence[str], labels: Sequence[int]) -> EvaluationReport:
+    """Accuracy, F1, precision, recall (positive class = 1), ROC AUC and the confusion matrix."""
+    y_true = np.asarray(labels, dtype=int)
+    probabilities = pipeline.predict_proba(list(texts))[:, 1]
+    return report_from_scores(y_true, probabilities)
+
+
+def report_from_scores(y_true: np.ndarray, positive_probability: np.ndarray) -> EvaluationReport:
+    y_pred = (positive_probability >= 0.5).astype(int)
+    matrix = confusion_matrix(y_true, y_pred, labels=[0, 1])
+    return EvaluationReport(
+        accuracy=float(accuracy_score(y_true, y_pred)),
+        f1=float(f1_score(y_true, y_pred, zero_division=0)),
+        precision=float(precision_score(y_true, y_pred, zero_division=0)),
+        recall=float(recall_score(y_true, y_pred, zero_division=0)),
+        roc_auc=float(roc_auc_score(y_true, positive_probability)),
+        confusion_matrix=((int(matrix[0, 0]), int(matrix[0, 1])), (int(matrix[1, 0]), int(matrix[1, 1]))),
+        support=len(y_true),
+        classification_report=classification_report(
+            y_true, y_pred, labels=[0, 1], target_names=[LABELS[0], LABELS[1]], digits=4, zero_division=0
+        ),
+    )

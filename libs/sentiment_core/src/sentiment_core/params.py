@@ -1,0 +1,99 @@
+"""`params.yaml`: every data, model and promotion parameter, typed, with `key=value` overrides."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sentiment_core.model import ModelConfig
+from sentiment_core.settings import DEFAULT_EXPERIMENT_NAME, DEFAULT_MODEL_NAME
+
+
+@dataclass(frozen=True)
+class DataParams:
+    # Where `prepare` writes the dataset and where training reads it.
+    path: str = "data/reviews.csv.gz"
+    # Rows `prepare` keeps (stratified); 0 keeps every row.
+    sample_size: int = 0
+    test_size: float = 0.2
+    seed: int = 42
+
+
+@dataclass(frozen=True)
+class PromotionParams:
+    # The candidate must beat the champion's F1, both scored on the same held-out split, by more than this.
+    min_improvement: float = 0.0
+
+
+@dataclass(frozen=True)
+class TrainingParams:
+    data: DataParams = field(default_factory=DataParams)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    promotion: PromotionParams = field(default_factory=PromotionParams)
+    experiment_name: str = DEFAULT_EXPERIMENT_NAME
+    model_name: str = DEFAULT_MODEL_NAME
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def flat(self) -> dict[str, Any]:
+        """`data.seed`-style keys, as MLflow params."""
+        flat: dict[str, Any] = {}
+        for section in ("data", "model", "promotion"):
+            for key, value in asdict(getattr(self, section)).items():
+                flat[f"{section}.{key}"] = value
+        return flat
+
+
+def load_params(path: str | Path | None = None, overrides: dict[str, str] | None = None) -> TrainingParams:
+    """Read params.yaml (or the defaults when path is None) and apply `section.key=value` overrides."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise ValueError(f"params file not found: {path}")
+        loaded = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{path}: expected a mapping at the top level")
+        raw = loaded
+    unknown = sorted(set(raw) - {"data", "model", "promotion", "mlflow"})
+    if unknown:
+        raise ValueError(f"unknown section(s) in params: {', '.join(unknown)}")
+    sections: dict[str, dict[str, Any]] = {
+        name: dict(raw.get(name) or {}) for name in ("data", "model", "promotion", "mlflow")
+    }
+    for key, value in (overrides or {}).items():
+        section, _, name = key.partition(".")
+        if not name:
+            # A bare name is a model hyper-parameter: `--param C=4` is the common case.
+            section, name = "model", key
+        if section not in sections:
+            raise ValueError(
+                f"unknown parameter section in override {key!r}; use data., model. or promotion."
+            )
+        sections[section][name] = value
+    return TrainingParams(
+        data=_dataclass_from(DataParams, sections["data"], "data"),
+        model=ModelConfig.from_mapping(sections["model"]),
+        promotion=_dataclass_from(PromotionParams, sections["promotion"], "promotion"),
+        experiment_name=str(sections["mlflow"].get("experiment_name", DEFAULT_EXPERIMENT_NAME)),
+        model_name=str(sections["mlflow"].get("model_name", DEFAULT_MODEL_NAME)),
+    )
+
+
+def _dataclass_from(kind: type, values: dict[str, Any], section: str) -> Any:
+    defaults = kind()
+    unknown = sorted(set(values) - set(asdict(defaults)))
+    if unknown:
+        raise ValueError(f"unknown {section} parameter(s): {', '.join(unknown)}")
+    coerced: dict[str, Any] = {}
+    for name, value in values.items():
+        expected = type(getattr(defaults, name))
+        try:
+            coerced[name] = expected(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{section}.{name} must be {expected.__name__}, got {value!r}") from None
+    return replace(defaults, **coerced)

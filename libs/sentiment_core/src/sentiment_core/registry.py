@@ -1,0 +1,382 @@
+"""MLflow: log a trained model with its lineage, register versions, move aliases, decide promotions.
+
+The only module of the library that imports MLflow. `decide_promotion` is pure and needs no server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pandas as pd
+import sklearn
+import skops
+import yaml
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+from sklearn.pipeline import Pipeline
+
+import sentiment_core
+from sentiment_core.data import DatasetSummary
+from sentiment_core.evaluation import EvaluationReport
+from sentiment_core.model import TRUSTED_TYPES, load_pipeline
+from sentiment_core.settings import CHALLENGER_ALIAS, CHAMPION_ALIAS
+
+MODEL_ARTIFACT_PATH = "model"
+MODEL_FILE = "model.skops"
+
+# Tags on runs and model versions. Keep these names stable: the API and the CLI read them.
+TAG_GIT_COMMIT = "lineage.git_commit"
+TAG_DATASET_FINGERPRINT = "lineage.dataset_fingerprint"
+TAG_DVC_DATA_HASH = "lineage.dvc_data_hash"
+TAG_PARAMS_HASH = "lineage.params_hash"
+TAG_FLOW_RUN_ID = "lineage.prefect_flow_run_id"
+TAG_MODEL_SHA256 = "model.sha256"
+TAG_PROMOTION_DECISION = "promotion.decision"
+TAG_PROMOTION_REASON = "promotion.reason"
+TAG_PROMOTION_CANDIDATE_SCORE = "promotion.candidate_f1"
+TAG_PROMOTION_CHAMPION_SCORE = "promotion.champion_f1"
+TAG_PROMOTION_CHAMPION_VERSION = "promotion.champion_version"
+# On the registered model: the versions that held `champion`, oldest first, so rollback knows where to go.
+TAG_CHAMPION_HISTORY = "champion.history"
+METRIC_TAG_PREFIX = "metric."
+
+
+class RegistryError(RuntimeError):
+    """A registry operation that cannot go on; the message is meant for a human."""
+
+
+@dataclass(frozen=True)
+class Lineage:
+    git_commit: str
+    dataset_fingerprint: str
+    params_hash: str
+    dvc_data_hash: str | None = None
+    prefect_flow_run_id: str | None = None
+
+    def tags(self) -> dict[str, str]:
+        tags = {
+            TAG_GIT_COMMIT: self.git_commit,
+            TAG_DATASET_FINGERPRINT: self.dataset_fingerprint,
+            TAG_PARAMS_HASH: self.params_hash,
+        }
+        if self.dvc_data_hash:
+            tags[TAG_DVC_DATA_HASH] = self.dvc_data_hash
+        if self.prefect_flow_run_id:
+            tags[TAG_FLOW_RUN_ID] = self.prefect_flow_run_id
+        return tags
+
+
+@dataclass(frozen=True)
+class LoggedModel:
+    run_id: str
+    model_uri: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    promote: bool
+    reason: str
+    candidate_score: float
+    champion_score: float | None
+    champion_version: str | None
+
+    def tags(self) -> dict[str, str]:
+        tags = {
+            TAG_PROMOTION_DECISION: "promoted" if self.promote else "not-promoted",
+            TAG_PROMOTION_REASON: self.reason,
+            TAG_PROMOTION_CANDIDATE_SCORE: f"{self.candidate_score:.6f}",
+        }
+        if self.champion_score is not None:
+            tags[TAG_PROMOTION_CHAMPION_SCORE] = f"{self.champion_score:.6f}"
+        if self.champion_version is not None:
+            tags[TAG_PROMOTION_CHAMPION_VERSION] = self.champion_version
+        return tags
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """A registered version as the CLI and the API show it."""
+
+    version: str
+    run_id: str | None
+    aliases: tuple[str, ...]
+    tags: dict[str, str]
+    created_at_ms: int
+    status: str
+
+    def metric(self, name: str) -> float | None:
+        value = self.tags.get(METRIC_TAG_PREFIX + name)
+        return float(value) if value is not None else None
+
+
+def decide_promotion(
+    candidate_score: float,
+    champion_score: float | None,
+    min_improvement: float = 0.0,
+    champion_version: str | None = None,
+) -> PromotionDecision:
+    """Promote when there is no champion, or when the candidate's F1 beats the champion's by more than the margin.
+
+    Both scores must come from the same held-out split: the caller re-scores the champion on it.
+    """
+    if min_improvement < 0:
+        raise ValueError(f"min_improvement must be >= 0, got {min_improvement}")
+    if champion_score is None:
+        return PromotionDecision(True, "no champion yet", candidate_score, None, None)
+    gain = candidate_score - champion_score
+    if gain > min_improvement:
+        reason = (
+            f"F1 {candidate_score:.4f} beats champion v{champion_version} ({champion_score:.4f}) by {gain:+.4f},"
+            f" more than the required {min_improvement:.4f}"
+        )
+        return PromotionDecision(True, reason, candidate_score, champion_score, champion_version)
+    reason = (
+        f"F1 {candidate_score:.4f} vs champion v{champion_version} ({champion_score:.4f}): gain {gain:+.4f}"
+        f" is not more than the required {min_improvement:.4f}"
+    )
+    return PromotionDecision(False, reason, candidate_score, champion_score, champion_version)
+
+
+def git_commit(cwd: Path | None = None) -> str:
+    """The commit the code runs from: $GIT_COMMIT (images have no .git), else `git rev-parse`, else 'unknown'."""
+    if os.environ.get("GIT_COMMIT"):
+        return os.environ["GIT_COMMIT"]
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5, check=True
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def dvc_data_hash(data_path: Path) -> str | None:
+    """The md5 DVC recorded for a data file (from `<file>.dvc` or dvc.lock), when DVC tracks it."""
+    dvc_file = data_path.with_name(data_path.name + ".dvc")
+    if dvc_file.is_file():
+        outs = (yaml.safe_load(dvc_file.read_text()) or {}).get("outs") or []
+        return str(outs[0]["md5"]) if outs and "md5" in outs[0] else None
+    for parent in [data_path.parent, *data_path.parent.parents]:
+        lock = parent / "dvc.lock"
+        if lock.is_file():
+            stages = (yaml.safe_load(lock.read_text()) or {}).get("stages") or {}
+            for stage in stages.values():
+                for out in stage.get("outs") or []:
+                    if (parent / out.get("path", "")).resolve() == data_path.resolve() and "md5" in out:
+                        return str(out["md5"])
+            return None
+    return None
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def pip_requirements() -> list[str]:
+    """Explicit requirements for the logged model: inference needs these, not the trainer's tools."""
+    return [
+        f"scikit-learn=={sklearn.__version__}",
+        f"skops=={skops.__version__}",
+        f"pandas=={pd.__version__}",
+        f"mlflow-skinny=={mlflow.__version__}",
+    ]
+
+
+def client(tracking_uri: str | None = None) -> MlflowClient:
+    if tracking_uri:
+        mlflow.set_tracking_uri(tracking_uri)
+    return MlflowClient()
+
+
+def log_training_run(
+    *,
+    experiment_name: str,
+    pipeline: Pipeline,
+    params: dict[str, Any],
+    report: EvaluationReport,
+    summary: DatasetSummary,
+    lineage: Lineage,
+    input_example: Sequence[str],
+    extra_artifacts: Sequence[Path] = (),
+) -> LoggedModel:
+    """One MLflow run: params, metrics, lineage tags, report artifacts and the skops model. Returns its URI."""
+    mlflow.set_experiment(experiment_name)
+    with mlflow.start_run() as run:
+        mlflow.log_params({key: str(value) for key, value in params.items()})
+        mlflow.log_metrics(report.metrics())
+        mlflow.set_tags(lineage.tags())
+        mlflow.log_text(report.classification_report, "classification_report.txt")
+        mlflow.log_dict(report.to_dict(), "evaluation.json")
+        mlflow.log_dict(summary.to_dict(), "dataset_summary.json")
+        for artifact in extra_artifacts:
+            mlflow.log_artifact(str(artifact))
+        example = pd.DataFrame({"text": list(input_example)})
+        model_info = mlflow.sklearn.log_model(
+            pipeline,
+            name=MODEL_ARTIFACT_PATH,
+            serialization_format="skops",
+            skops_trusted_types=TRUSTED_TYPES,
+            signature=infer_signature(example, pipeline.predict(example)),
+            input_example=example,
+            pip_requirements=pip_requirements(),
+            # The custom TextCleaner travels with the model, so pyfunc / `mlflow models serve` can load it anywhere.
+            code_paths=[str(Path(sentiment_core.__file__).parent)],
+        )
+        # Hash what the store really holds (read back through the server): the API checks it before serving.
+        with tempfile.TemporaryDirectory() as scratch:
+            local = Path(
+                mlflow.artifacts.download_artifacts(artifact_uri=model_info.model_uri, dst_path=scratch)
+            )
+            digest = sha256_file(local / MODEL_FILE)
+        return LoggedModel(run_id=run.info.run_id, model_uri=model_info.model_uri, sha256=digest)
+
+
+def register_version(
+    mlflow_client: MlflowClient,
+    model_name: str,
+    logged: LoggedModel,
+    report: EvaluationReport,
+    lineage: Lineage,
+) -> ModelVersion:
+    """Register the logged model as a new version, tagged with its metrics, lineage and artifact hash."""
+    version = mlflow.register_model(logged.model_uri, model_name, await_registration_for=120)
+    tags = {
+        **lineage.tags(),
+        TAG_MODEL_SHA256: logged.sha256,
+        **{METRIC_TAG_PREFIX + name: f"{value:.6f}" for name, value in report.metrics().items()},
+    }
+    for key, value in tags.items():
+        mlflow_client.set_model_version_tag(model_name, version.version, key, value)
+    return version
+
+
+def tag_version(mlflow_client: MlflowClient, model_name: str, version: str, tags: dict[str, str]) -> None:
+    for key, value in tags.items():
+        mlflow_client.set_model_version_tag(model_name, version, key, value)
+
+
+def alias_version(mlflow_client: MlflowClient, model_name: str, alias: str) -> ModelVersion | None:
+    """The version holding `alias`, or None when the alias (or the model) does not exist yet."""
+    try:
+        return mlflow_client.get_model_version_by_alias(model_name, alias)
+    except MlflowException as error:
+        if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
+            return None
+        raise
+
+
+def get_version(mlflow_client: MlflowClient, model_name: str, version: str) -> ModelVersion:
+    try:
+        return mlflow_client.get_model_version(model_name, version)
+    except MlflowException as error:
+        if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
+            raise RegistryError(f"model '{model_name}' has no version {version}") from None
+        raise
+
+
+def champion_history(mlflow_client: MlflowClient, model_name: str) -> list[str]:
+    model = mlflow_client.get_registered_model(model_name)
+    raw = model.tags.get(TAG_CHAMPION_HISTORY, "")
+    return [version for version in raw.split(",") if version]
+
+
+def set_alias(mlflow_client: MlflowClient, model_name: str, alias: str, version: str) -> None:
+    """Point `alias` at `version`. Moves of `champion` are appended to the history that rollback reads."""
+    get_version(mlflow_client, model_name, version)
+    mlflow_client.set_registered_model_alias(model_name, alias, version)
+    if alias == CHAMPION_ALIAS:
+        history = champion_history(mlflow_client, model_name)
+        if not history or history[-1] != version:
+            history.append(version)
+        mlflow_client.set_registered_model_tag(model_name, TAG_CHAMPION_HISTORY, ",".join(history))
+
+
+def promote(mlflow_client: MlflowClient, model_name: str, version: str, decision: PromotionDecision) -> None:
+    """Record the decision on the version; move `champion` when promoted, else mark it `challenger`."""
+    tag_version(mlflow_client, model_name, version, decision.tags())
+    set_alias(mlflow_client, model_name, CHAMPION_ALIAS if decision.promote else CHALLENGER_ALIAS, version)
+
+
+def rollback_champion(mlflow_client: MlflowClient, model_name: str) -> tuple[str, str]:
+    """Move `champion` back to the version that held it before. Returns (from_version, to_version)."""
+    current = alias_version(mlflow_client, model_name, CHAMPION_ALIAS)
+    if current is None:
+        raise RegistryError(f"model '{model_name}' has no champion to roll back")
+    history = champion_history(mlflow_client, model_name)
+    # Drop trailing entries equal to the current champion, then the previous distinct one is the target.
+    while history and history[-1] == current.version:
+        history.pop()
+    if not history:
+        raise RegistryError(
+            f"model '{model_name}': no earlier champion than v{current.version} to roll back to"
+        )
+    target = history[-1]
+    mlflow_client.set_registered_model_alias(model_name, CHAMPION_ALIAS, target)
+    mlflow_client.set_registered_model_tag(model_name, TAG_CHAMPION_HISTORY, ",".join(history))
+    return current.version, target
+
+
+def list_versions(mlflow_client: MlflowClient, model_name: str) -> list[VersionInfo]:
+    """Every version, newest first, with the aliases it holds."""
+    try:
+        model = mlflow_client.get_registered_model(model_name)
+    except MlflowException as error:
+        if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
+            raise RegistryError(f"no registered model named '{model_name}'") from None
+        raise
+    aliases: dict[str, list[str]] = {}
+    for alias, version in (model.aliases or {}).items():
+        aliases.setdefault(str(version), []).append(alias)
+    versions = mlflow_client.search_model_versions(f"name='{model_name}'")
+    infos = [
+        VersionInfo(
+            version=str(v.version),
+            run_id=v.run_id,
+            aliases=tuple(sorted(aliases.get(str(v.version), []))),
+            tags=dict(v.tags or {}),
+            created_at_ms=int(v.creation_timestamp or 0),
+            status=str(v.status),
+        )
+        for v in versions
+    ]
+    return sorted(infos, key=lambda info: int(info.version), reverse=True)
+
+
+def download_version(model_name: str, version: str, dst: Path) -> Path:
+    """Download the pinned version (never the alias) and return the path of its skops file."""
+    local = Path(
+        mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{model_name}/{version}", dst_path=str(dst))
+    )
+    model_file = local / MODEL_FILE
+    if not model_file.is_file():
+        raise RegistryError(
+            f"version {version} of '{model_name}' has no {MODEL_FILE}; was it logged by this project?"
+        )
+    return model_file
+
+
+def load_version(mlflow_client: MlflowClient, model_name: str, version: str) -> Pipeline:
+    """Download, verify against the recorded hash (when there is one) and safely load a pinned version."""
+    recorded = get_version(mlflow_client, model_name, version).tags.get(TAG_MODEL_SHA256)
+    with tempfile.TemporaryDirectory() as scratch:
+        model_file = download_version(model_name, version, Path(scratch))
+        if recorded and sha256_file(model_file) != recorded:
+            raise RegistryError(
+                f"version {version} of '{model_name}': artifact hash differs from the registry's"
+            )
+        return load_pipeline(model_file)

@@ -1,0 +1,311 @@
+"""The platform's servers as local processes: PostgreSQL, MinIO, MLflow, Prefect (server and worker), the API.
+
+Used by `make demo` and by the test fixtures, so both run exactly the same commands.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import boto3
+import psycopg2
+from botocore.config import Config
+
+from sentiment_local.process import ManagedProcess, ServerError, executable, free_port, http_ok, run
+
+MLFLOW_BUCKET = "mlflow"
+DVC_BUCKET = "dvc"
+MLFLOW_DATABASE = "mlflow"
+PREFECT_DATABASE = "prefect"
+LOCAL_POOL = "sentiment-local"
+
+
+@dataclass
+class Postgres:
+    process: ManagedProcess
+    port: int
+    user: str = "postgres"
+    host: str = "127.0.0.1"
+
+    def url(self, database: str, driver: str = "postgresql+psycopg2") -> str:
+        return f"{driver}://{self.user}@{self.host}:{self.port}/{database}"
+
+    def create_database(self, name: str) -> None:
+        """Create `name` unless it exists (idempotent)."""
+        connection = psycopg2.connect(host=self.host, port=self.port, user=self.user, dbname="postgres")
+        connection.autocommit = True
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+                if cursor.fetchone() is None:
+                    cursor.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            connection.close()
+
+
+@dataclass
+class Minio:
+    process: ManagedProcess
+    port: int
+    console_port: int
+    access_key: str
+    secret_key: str
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        """What S3 clients (the MLflow server, DVC, boto3) need to reach this MinIO."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "MLFLOW_S3_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+
+    def s3(self):
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name="us-east-1",
+            config=Config(retries={"max_attempts": 3}),
+        )
+
+    def ensure_buckets(self, names: Sequence[str] = (MLFLOW_BUCKET, DVC_BUCKET)) -> None:
+        client = self.s3()
+        existing = {bucket["Name"] for bucket in client.list_buckets().get("Buckets", [])}
+        for name in names:
+            if name not in existing:
+                client.create_bucket(Bucket=name)
+
+
+@dataclass
+class HttpServer:
+    process: ManagedProcess
+    port: int
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def start_postgres(data_dir: Path, port: int | None = None, timeout: float = 60) -> Postgres:
+    """initdb (once) and start a PostgreSQL server on 127.0.0.1 with trust auth for the local user."""
+    port = port or free_port()
+    data_dir = data_dir.resolve()
+    socket_dir = data_dir.parent / f"{data_dir.name}-socket"
+    as_root = os.geteuid() == 0
+    # PostgreSQL refuses to run as root: run it as the `postgres` system user instead.
+    prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
+    user = "postgres" if as_root else os.environ.get("USER", "postgres")
+    if not (data_dir / "PG_VERSION").is_file():
+        data_dir.mkdir(parents=True, exist_ok=True)
+        if as_root:
+            shutil.chown(data_dir, "postgres", "postgres")
+        run([*prefix, executable("initdb"), "-D", str(data_dir), "--auth=trust", "-U", user, "-E", "UTF8"])
+    socket_dir.mkdir(parents=True, exist_ok=True)
+    if as_root:
+        shutil.chown(socket_dir, "postgres", "postgres")
+    process = ManagedProcess(
+        name="postgres",
+        argv=[
+            *prefix,
+            executable("postgres"),
+            "-D",
+            str(data_dir),
+            "-p",
+            str(port),
+            "-k",
+            str(socket_dir),
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "fsync=off",
+        ],
+        log_path=data_dir.parent / "postgres.log",
+    ).start()
+    server = Postgres(process=process, port=port, user=user)
+    process.wait_until(lambda: _postgres_ready(server), timeout, "accepting connections")
+    return server
+
+
+def _postgres_ready(server: Postgres) -> bool:
+    try:
+        psycopg2.connect(host=server.host, port=server.port, user=server.user, dbname="postgres").close()
+        return True
+    except psycopg2.OperationalError:
+        return False
+
+
+def start_minio(
+    data_dir: Path,
+    port: int | None = None,
+    console_port: int | None = None,
+    access_key: str = "minioadmin",
+    secret_key: str = "minioadmin-secret",
+    timeout: float = 60,
+) -> Minio:
+    port = port or free_port()
+    console_port = console_port or free_port()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    process = ManagedProcess(
+        name="minio",
+        argv=[
+            executable("minio"),
+            "server",
+            str(data_dir),
+            "--address",
+            f"127.0.0.1:{port}",
+            "--console-address",
+            f"127.0.0.1:{console_port}",
+            "--quiet",
+        ],
+        env={"MINIO_ROOT_USER": access_key, "MINIO_ROOT_PASSWORD": secret_key, "MINIO_BROWSER": "on"},
+        log_path=data_dir.parent / "minio.log",
+    ).start()
+    server = Minio(process, port, console_port, access_key, secret_key)
+    process.wait_until(lambda: http_ok(f"{server.endpoint}/minio/health/live"), timeout, "healthy")
+    server.ensure_buckets()
+    return server
+
+
+def start_mlflow(
+    state_dir: Path,
+    backend_store_uri: str,
+    artifacts_destination: str,
+    port: int | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 120,
+) -> HttpServer:
+    """The tracking server with proxied artifacts (clients need only MLFLOW_TRACKING_URI)."""
+    port = port or free_port()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    server_env = {
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        **(env or {}),
+    }
+    process = ManagedProcess(
+        name="mlflow",
+        argv=[
+            executable("mlflow"),
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            backend_store_uri,
+            "--artifacts-destination",
+            artifacts_destination,
+            "--serve-artifacts",
+            "--workers",
+            "1",
+            "--allowed-hosts",
+            f"127.0.0.1:{port},localhost:{port},127.0.0.1,localhost",
+        ],
+        env=server_env,
+        log_path=state_dir / "mlflow.log",
+        cwd=state_dir,
+    ).start()
+    server = HttpServer(process, port, server_env)
+    process.wait_until(
+        lambda: http_ok(f"{server.url}/api/2.0/mlflow/experiments/search?max_results=1"),
+        timeout,
+        "serving its API",
+    )
+    return server
+
+
+def start_prefect_server(
+    home: Path, port: int | None = None, database_url: str | None = None, timeout: float = 120
+) -> HttpServer:
+    port = port or free_port()
+    home.mkdir(parents=True, exist_ok=True)
+    env = prefect_env(home, f"http://127.0.0.1:{port}/api")
+    if database_url:
+        env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url
+    process = ManagedProcess(
+        name="prefect-server",
+        argv=[executable("prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        log_path=home / "prefect-server.log",
+    ).start()
+    server = HttpServer(process, port, env)
+    process.wait_until(lambda: http_ok(f"{server.url}/api/health"), timeout, "healthy")
+    return server
+
+
+def prefect_env(home: Path, api_url: str) -> dict[str, str]:
+    """Client-side Prefect settings: our own home (not ~/.prefect) and no analytics."""
+    return {
+        "PREFECT_HOME": str(home),
+        "PREFECT_API_URL": api_url,
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_UI_API_URL": api_url,
+        "PREFECT_LOGGING_LEVEL": "INFO",
+    }
+
+
+def start_prefect_worker(
+    home: Path,
+    api_url: str,
+    pool: str = LOCAL_POOL,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> ManagedProcess:
+    """A process worker: each flow run of the pool's deployments becomes a local subprocess."""
+    return ManagedProcess(
+        name="prefect-worker",
+        argv=[executable("prefect"), "worker", "start", "--pool", pool, "--type", "process"],
+        env={**prefect_env(home, api_url), **(env or {})},
+        log_path=home / "prefect-worker.log",
+        cwd=cwd,
+    ).start()
+
+
+def start_inference(
+    log_dir: Path,
+    tracking_uri: str,
+    port: int | None = None,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 60,
+) -> HttpServer:
+    """The API under uvicorn; it starts without a champion, so wait for liveness, not readiness."""
+    port = port or free_port()
+    server_env = {
+        "MLFLOW_TRACKING_URI": tracking_uri,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        **(env or {}),
+    }
+    process = ManagedProcess(
+        name="inference",
+        argv=[executable("sentiment-inference")],
+        env=server_env,
+        log_path=log_dir / "inference.log",
+    ).start()
+    server = HttpServer(process, port, server_env)
+    process.wait_until(lambda: http_ok(f"{server.url}/health/live"), timeout, "live")
+    return server
+
+
+def ensure_server_binaries() -> None:
+    """Fail early, naming what is missing, before starting anything."""
+    missing = []
+    for name in ("initdb", "postgres", "minio", "mlflow", "prefect"):
+        try:
+            executable(name)
+        except ServerError:
+            missing.append(name)
+    if missing:
+        raise ServerError(f"missing programs: {', '.join(missing)}; run `make tools install`")

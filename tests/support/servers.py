@@ -1,0 +1,112 @@
+"""Session fixtures that start real servers as local processes: PostgreSQL, MinIO, MLflow and Prefect.
+
+Each server starts once per test session on free ports, with state in a temp dir, and stops at the end.
+A server that fails to start fails the test with its log's last lines.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sentiment_local.servers import (
+    MLFLOW_BUCKET,
+    MLFLOW_DATABASE,
+    PREFECT_DATABASE,
+    HttpServer,
+    Minio,
+    Postgres,
+    start_minio,
+    start_mlflow,
+    start_postgres,
+    start_prefect_server,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data" / "imdb" / "reviews.csv.gz"
+
+
+@pytest.fixture(scope="session")
+def imdb_path() -> Path:
+    """The real labelled IMDb reviews shipped beside the repo (see shared/data/imdb/SOURCE.md)."""
+    if not SHARED_DATA.is_file():
+        pytest.fail(f"real data not found at {SHARED_DATA}; CI puts ../shared beside the clone")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Postgres]:
+    # Not under pytest's tmp dir: that is private to root, and PostgreSQL runs as `postgres` when we are root.
+    root = Path(tempfile.mkdtemp(prefix="sentiment-test-pg-"))
+    root.chmod(0o755)
+    server = start_postgres(root / "data")
+    try:
+        server.create_database(MLFLOW_DATABASE)
+        server.create_database(PREFECT_DATABASE)
+        yield server
+    finally:
+        server.process.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def minio_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Minio]:
+    root = tmp_path_factory.mktemp("minio")
+    server = start_minio(root / "data")
+    try:
+        yield server
+    finally:
+        server.process.stop()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(
+    tmp_path_factory: pytest.TempPathFactory, postgres_server: Postgres, minio_server: Minio
+) -> Iterator[HttpServer]:
+    """MLflow with the Postgres backend and artifacts proxied to s3://mlflow on MinIO, as in the cluster."""
+    server = start_mlflow(
+        tmp_path_factory.mktemp("mlflow"),
+        backend_store_uri=postgres_server.url(MLFLOW_DATABASE),
+        artifacts_destination=f"s3://{MLFLOW_BUCKET}",
+        env=minio_server.env(),
+    )
+    try:
+        yield server
+    finally:
+        server.process.stop()
+
+
+@pytest.fixture(scope="session")
+def prefect_server(
+    tmp_path_factory: pytest.TempPathFactory, postgres_server: Postgres
+) -> Iterator[HttpServer]:
+    """The Prefect API with its Postgres backend."""
+    server = start_prefect_server(
+        tmp_path_factory.mktemp("prefect"),
+        database_url=postgres_server.url(PREFECT_DATABASE, driver="postgresql+asyncpg"),
+    )
+    try:
+        yield server
+    finally:
+        server.process.stop()
+
+
+@pytest.fixture
+def tracking_uri(mlflow_server: HttpServer, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Point this test's MLflow client at the session's server."""
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.url)
+    mlflow.set_tracking_uri(mlflow_server.url)
+    return mlflow_server.url
+
+
+@pytest.fixture
+def model_name() -> str:
+    """A registered-model name of this test's own: tests share one MLflow server."""
+    return f"sentiment-test-{uuid.uuid4().hex[:8]}"
