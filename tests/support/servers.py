@@ -82,9 +82,7 @@ def mlflow_server(
 
 
 @pytest.fixture(scope="session")
-def prefect_server(
-    tmp_path_factory: pytest.TempPathFactory, postgres_server: Postgres
-) -> Iterator[HttpServer]:
+def prefect_server(tmp_path_factory: pytest.TempPathFactory, postgres_server: Postgres) -> Iterator[HttpServer]:
     """The Prefect API with its Postgres backend."""
     server = start_prefect_server(
         tmp_path_factory.mktemp("prefect"),

@@ -87,15 +87,11 @@ def _read_csv(path: Path) -> pd.DataFrame:
     except UnicodeDecodeError as error:
         # Line 1 is the header, so the data row is the line number minus one.
         line = raw[: error.start].count(b"\n") + 1
-        raise DatasetError(
-            path, f"not valid UTF-8 (byte {error.start}, line {line})", row=max(line - 1, 1)
-        ) from None
+        raise DatasetError(path, f"not valid UTF-8 (byte {error.start}, line {line})", row=max(line - 1, 1)) from None
     if not content.strip():
         raise DatasetError(path, "the file is empty; expected a header 'text,label' and at least one row")
     try:
-        return pd.read_csv(
-            io.StringIO(content), dtype={TEXT: "string"}, keep_default_na=False, na_values=[""]
-        )
+        return pd.read_csv(io.StringIO(content), dtype={TEXT: "string"}, keep_default_na=False, na_values=[""])
     except pd.errors.ParserError as error:
         raise DatasetError(path, f"malformed CSV ({error})") from None
 
@@ -124,9 +120,7 @@ def validate_dataset(frame: pd.DataFrame, source: str | Path = "<dataframe>") ->
     bad = labels.isna() | ~labels.isin([0, 1])
     if bad.any():
         position = int(bad.to_numpy().argmax()) + 1
-        raise DatasetError(
-            source, f"label must be 0 or 1, got {frame[LABEL].iloc[position - 1]!r}", row=position
-        )
+        raise DatasetError(source, f"label must be 0 or 1, got {frame[LABEL].iloc[position - 1]!r}", row=position)
 
     clean = pd.DataFrame({TEXT: texts.astype(str).to_numpy(), LABEL: labels.astype(int).to_numpy()})
     classes = set(clean[LABEL].unique().tolist())

@@ -71,9 +71,7 @@ def load_params(path: str | Path | None = None, overrides: dict[str, str] | None
             # A bare name is a model hyper-parameter: `--param C=4` is the common case.
             section, name = "model", key
         if section not in sections:
-            raise ValueError(
-                f"unknown parameter section in override {key!r}; use data., model. or promotion."
-            )
+            raise ValueError(f"unknown parameter section in override {key!r}; use data., model. or promotion.")
         sections[section][name] = value
     return TrainingParams(
         data=_dataclass_from(DataParams, sections["data"], "data"),

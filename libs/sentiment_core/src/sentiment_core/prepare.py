@@ -97,15 +97,11 @@ def download_imdb_archive(cache_dir: Path, progress: Progress | None = None, url
                     progress(done, total)
     except OSError as error:
         partial.unlink(missing_ok=True)
-        raise DatasetError(
-            url, f"download failed ({error}); on an offline machine pass --source FILE"
-        ) from None
+        raise DatasetError(url, f"download failed ({error}); on an offline machine pass --source FILE") from None
     actual = _md5(partial)
     if actual != IMDB_MD5:
         partial.unlink(missing_ok=True)
-        raise DatasetError(
-            url, f"checksum mismatch: got md5 {actual}, expected {IMDB_MD5}; the download is corrupt"
-        )
+        raise DatasetError(url, f"checksum mismatch: got md5 {actual}, expected {IMDB_MD5}; the download is corrupt")
     partial.replace(target)
     return target
 

@@ -239,9 +239,7 @@ def log_training_run(
         )
         # Hash what the store really holds (read back through the server): the API checks it before serving.
         with tempfile.TemporaryDirectory() as scratch:
-            local = Path(
-                mlflow.artifacts.download_artifacts(artifact_uri=model_info.model_uri, dst_path=scratch)
-            )
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_info.model_uri, dst_path=scratch))
             digest = sha256_file(local / MODEL_FILE)
         return LoggedModel(run_id=run.info.run_id, model_uri=model_info.model_uri, sha256=digest)
 
@@ -322,9 +320,7 @@ def rollback_champion(mlflow_client: MlflowClient, model_name: str) -> tuple[str
     while history and history[-1] == current.version:
         history.pop()
     if not history:
-        raise RegistryError(
-            f"model '{model_name}': no earlier champion than v{current.version} to roll back to"
-        )
+        raise RegistryError(f"model '{model_name}': no earlier champion than v{current.version} to roll back to")
     target = history[-1]
     mlflow_client.set_registered_model_alias(model_name, CHAMPION_ALIAS, target)
     mlflow_client.set_registered_model_tag(model_name, TAG_CHAMPION_HISTORY, ",".join(history))
@@ -359,14 +355,10 @@ def list_versions(mlflow_client: MlflowClient, model_name: str) -> list[VersionI
 
 def download_version(model_name: str, version: str, dst: Path) -> Path:
     """Download the pinned version (never the alias) and return the path of its skops file."""
-    local = Path(
-        mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{model_name}/{version}", dst_path=str(dst))
-    )
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{model_name}/{version}", dst_path=str(dst)))
     model_file = local / MODEL_FILE
     if not model_file.is_file():
-        raise RegistryError(
-            f"version {version} of '{model_name}' has no {MODEL_FILE}; was it logged by this project?"
-        )
+        raise RegistryError(f"version {version} of '{model_name}' has no {MODEL_FILE}; was it logged by this project?")
     return model_file
 
 
@@ -376,7 +368,5 @@ def load_version(mlflow_client: MlflowClient, model_name: str, version: str) -> 
     with tempfile.TemporaryDirectory() as scratch:
         model_file = download_version(model_name, version, Path(scratch))
         if recorded and sha256_file(model_file) != recorded:
-            raise RegistryError(
-                f"version {version} of '{model_name}': artifact hash differs from the registry's"
-            )
+            raise RegistryError(f"version {version} of '{model_name}': artifact hash differs from the registry's")
         return load_pipeline(model_file)

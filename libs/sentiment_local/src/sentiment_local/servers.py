@@ -151,7 +151,7 @@ def start_minio(
     port: int | None = None,
     console_port: int | None = None,
     access_key: str = "minioadmin",
-    secret_key: str = "minioadmin-secret",
+    secret_key: str = "minioadmin-secret",  # noqa: S107 - local development default
     timeout: float = 60,
 ) -> Minio:
     port = port or free_port()
