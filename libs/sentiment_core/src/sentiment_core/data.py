@@ -108,13 +108,17 @@ def validate_dataset(frame: pd.DataFrame, source: str | Path = "<dataframe>") ->
         raise DatasetError(source, "no rows; expected at least one labelled review")
 
     texts = frame[TEXT]
-    for position, value in enumerate(texts.tolist(), start=1):
-        if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
-            raise DatasetError(source, "text is missing", row=position)
-        if not isinstance(value, str):
-            raise DatasetError(source, f"text must be a string, got {type(value).__name__}", row=position)
-        if not value.strip():
-            raise DatasetError(source, "text is empty or only whitespace", row=position)
+    missing_text = texts.isna().to_numpy()
+    if missing_text.any():
+        raise DatasetError(source, "text is missing", row=int(missing_text.argmax()) + 1)
+    not_string = ~texts.map(lambda value: isinstance(value, str)).to_numpy(dtype=bool)
+    if not_string.any():
+        position = int(not_string.argmax())
+        kind = type(texts.iloc[position]).__name__
+        raise DatasetError(source, f"text must be a string, got {kind}", row=position + 1)
+    blank = (texts.str.strip() == "").to_numpy(dtype=bool)
+    if blank.any():
+        raise DatasetError(source, "text is empty or only whitespace", row=int(blank.argmax()) + 1)
 
     labels = pd.to_numeric(frame[LABEL], errors="coerce")
     bad = labels.isna() | ~labels.isin([0, 1])

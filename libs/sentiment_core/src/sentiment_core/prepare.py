@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import re
@@ -72,8 +73,13 @@ def write_dataset_atomically(frame: pd.DataFrame, output: Path) -> None:
     os.close(handle)
     temp = Path(temp_name)
     try:
-        # mtime=0 keeps the gzip bytes (and so DVC's hash) identical for identical data.
-        frame.to_csv(temp, index=False, compression={"method": "gzip", "mtime": 0})
+        name = output.name.lower()
+        if name.endswith(".parquet"):
+            frame.to_parquet(temp, index=False)
+        else:
+            payload = frame.to_csv(index=False).encode()
+            # mtime=0 and no file name in the header: identical data gives identical bytes (and DVC hash).
+            temp.write_bytes(gzip.compress(payload, mtime=0) if name.endswith(".gz") else payload)
         temp.replace(output)
     finally:
         temp.unlink(missing_ok=True)

@@ -1,0 +1,50 @@
+"""params.yaml and its overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sentiment_core.model import ModelConfig
+from sentiment_core.params import load_params
+
+REPO_PARAMS = Path(__file__).resolve().parents[3] / "params.yaml"
+
+
+def test_repo_params_match_the_model_defaults() -> None:
+    """params.yaml is the source of truth, and the library's defaults agree with it."""
+    params = load_params(REPO_PARAMS)
+    assert params.model == ModelConfig()
+    assert params.model_name == "sentiment-classifier"
+    assert params.flat()["data.test_size"] == params.data.test_size
+
+
+def test_overrides(tmp_path: Path) -> None:
+    params = load_params(REPO_PARAMS, {"C": "0.5", "data.seed": "3", "promotion.min_improvement": "0.01"})
+    assert params.model.C == 0.5
+    assert params.data.seed == 3
+    assert params.promotion.min_improvement == 0.01
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"data.nope": "1"}, "unknown data parameter"),
+        ({"train.C": "1"}, "unknown parameter section"),
+        ({"data.seed": "x"}, "data.seed must be int"),
+        ({"model.C": "-1"}, "C must be > 0"),
+    ],
+)
+def test_bad_overrides(overrides: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        load_params(REPO_PARAMS, overrides)
+
+
+def test_bad_files(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="not found"):
+        load_params(tmp_path / "none.yaml")
+    bad = tmp_path / "p.yaml"
+    bad.write_text("training: {}\n")
+    with pytest.raises(ValueError, match="unknown section"):
+        load_params(bad)

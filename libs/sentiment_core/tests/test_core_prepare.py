@@ -1,0 +1,120 @@
+"""The data step: local sources, the official archive's layout, checksum failures, atomic output."""
+
+from __future__ import annotations
+
+import gzip
+import http.server
+import io
+import tarfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from sentiment_core import prepare
+from sentiment_core.data import DatasetError, load_dataset
+
+
+def make_archive(path: Path, reviews: dict[str, str]) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, text in reviews.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_local_source_is_deduplicated_sampled_and_written(tmp_path: Path) -> None:
+    source = tmp_path / "src.csv"
+    rows = [(f"review {i}", i % 2) for i in range(100)] + [("review 1", 1)]
+    pd.DataFrame(rows, columns=["text", "label"]).to_csv(source, index=False)
+    output = tmp_path / "data" / "reviews.csv.gz"
+    result = prepare.prepare_dataset(output, source=source, sample_size=40, seed=1)
+    assert result.dropped_duplicates == 1
+    assert result.summary.rows == 40
+    assert result.summary.positives == 20
+    assert load_dataset(output)["text"].nunique() == 40
+    # Same inputs give byte-identical output, so DVC sees no change.
+    first = output.read_bytes()
+    prepare.prepare_dataset(output, source=source, sample_size=40, seed=1)
+    assert output.read_bytes() == first
+
+
+def test_bad_source_leaves_no_output(tmp_path: Path) -> None:
+    source = tmp_path / "src.csv"
+    source.write_text("text,label\nonly positive,1\n")
+    output = tmp_path / "reviews.csv.gz"
+    with pytest.raises(DatasetError, match="only positive"):
+        prepare.prepare_dataset(output, source=source)
+    assert list(tmp_path.iterdir()) == [source]
+
+
+def test_reads_the_official_archive_layout(tmp_path: Path) -> None:
+    archive = make_archive(
+        tmp_path / "a.tar.gz",
+        {
+            "aclImdb/train/pos/0_9.txt": "Bromwell High is a cartoon comedy.",
+            "aclImdb/train/neg/1_2.txt": "Terrible.<br />Avoid.",
+            "aclImdb/test/pos/2_8.txt": "a test review",
+            "aclImdb/train/unsup/3_0.txt": "unlabelled",
+            "aclImdb/README": "readme",
+        },
+    )
+    frame = prepare.read_imdb_archive(archive)
+    assert sorted(zip(frame["text"], frame["label"], strict=True)) == [
+        ("Bromwell High is a cartoon comedy.", 1),
+        ("Terrible.<br />Avoid.", 0),
+    ]
+    with pytest.raises(DatasetError, match="not a readable IMDb archive"):
+        prepare.read_imdb_archive((tmp_path / "junk.tar.gz").write_bytes(b"junk") and tmp_path / "junk.tar.gz")
+
+
+@pytest.fixture
+def http_root(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    root = tmp_path / "www"
+    root.mkdir()
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            super().__init__(*args, directory=str(root), **kwargs)  # type: ignore[arg-type]
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", root
+    finally:
+        server.shutdown()
+
+
+def test_download_with_a_bad_checksum_is_rejected_and_removed(http_root: tuple[str, Path], tmp_path: Path) -> None:
+    url, root = http_root
+    make_archive(root / "aclImdb_v1.tar.gz", {"aclImdb/train/pos/0_9.txt": "fine"})
+    seen: list[int] = []
+    cache = tmp_path / "cache"
+    with pytest.raises(DatasetError, match="checksum mismatch"):
+        prepare.download_imdb_archive(
+            cache, progress=lambda done, total: seen.append(done), url=f"{url}/aclImdb_v1.tar.gz"
+        )
+    assert seen, "progress was reported"
+    assert list(cache.iterdir()) == []
+
+
+def test_unreachable_download_says_what_to_do(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="pass --source FILE"):
+        prepare.download_imdb_archive(tmp_path, url="http://127.0.0.1:9/aclImdb_v1.tar.gz")
+
+
+def test_gzip_output_is_reproducible(tmp_path: Path) -> None:
+    frame = pd.DataFrame({"text": ["a", "b"], "label": [1, 0]})
+    first, second = tmp_path / "1.csv.gz", tmp_path / "2.csv.gz"
+    prepare.write_dataset_atomically(frame, first)
+    prepare.write_dataset_atomically(frame, second)
+    assert first.read_bytes() == second.read_bytes()
+    assert gzip.decompress(first.read_bytes()).decode().startswith("text,label")

@@ -1,0 +1,112 @@
+"""Registry logic: the pure promotion rule, and the MLflow helpers against a real tracking server."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from sentiment_core import registry
+from sentiment_core.data import summarize, validate_dataset
+from sentiment_core.evaluation import evaluate
+from sentiment_core.model import ModelConfig, build_pipeline
+from sentiment_core.settings import CHALLENGER_ALIAS, CHAMPION_ALIAS
+
+TEXTS = ["a great and wonderful film", "truly awful and boring", "loved every minute", "hated it, a waste"] * 5
+LABELS = [1, 0, 1, 0] * 5
+
+
+class TestDecidePromotion:
+    def test_no_champion_promotes(self) -> None:
+        decision = registry.decide_promotion(0.8, None)
+        assert decision.promote
+        assert decision.reason == "no champion yet"
+        assert registry.TAG_PROMOTION_CHAMPION_SCORE not in decision.tags()
+
+    def test_strictly_better_by_default(self) -> None:
+        assert registry.decide_promotion(0.91, 0.90, champion_version="3").promote
+        equal = registry.decide_promotion(0.90, 0.90, champion_version="3")
+        assert not equal.promote
+        assert "not more than the required" in equal.reason
+
+    def test_margin(self) -> None:
+        assert not registry.decide_promotion(0.905, 0.90, min_improvement=0.01).promote
+        promoted = registry.decide_promotion(0.92, 0.90, min_improvement=0.01, champion_version="1")
+        assert promoted.promote
+        assert promoted.tags()[registry.TAG_PROMOTION_DECISION] == "promoted"
+        assert promoted.tags()[registry.TAG_PROMOTION_CHAMPION_VERSION] == "1"
+        with pytest.raises(ValueError, match="min_improvement"):
+            registry.decide_promotion(0.9, 0.8, min_improvement=-0.1)
+
+
+def _register(model_name: str, c: float = 1.0) -> str:
+    pipeline = build_pipeline(ModelConfig(n_features=2**12, C=c)).fit(TEXTS, LABELS)
+    report = evaluate(pipeline, TEXTS, LABELS)
+    frame = validate_dataset(pd.DataFrame({"text": TEXTS, "label": LABELS}))
+    lineage = registry.Lineage(
+        git_commit="abc123", dataset_fingerprint=summarize(frame).fingerprint, params_hash="p1", dvc_data_hash="d1"
+    )
+    logged = registry.log_training_run(
+        experiment_name=f"{model_name}-exp",
+        pipeline=pipeline,
+        params={"model.C": c},
+        report=report,
+        summary=summarize(frame),
+        lineage=lineage,
+        input_example=TEXTS[:2],
+    )
+    version = registry.register_version(MlflowClient(), model_name, logged, report, lineage)
+    return str(version.version)
+
+
+def test_log_register_alias_rollback_and_load(tracking_uri: str, model_name: str) -> None:
+    client = MlflowClient()
+    assert registry.alias_version(client, model_name, CHAMPION_ALIAS) is None
+
+    v1 = _register(model_name)
+    v2 = _register(model_name, c=2.0)
+    info = client.get_model_version(model_name, v1)
+    assert info.tags[registry.TAG_DATASET_FINGERPRINT]
+    assert info.tags[registry.TAG_DVC_DATA_HASH] == "d1"
+    assert len(info.tags[registry.TAG_MODEL_SHA256]) == 64
+    assert float(info.tags["metric.accuracy"]) == 1.0
+    run = client.get_run(info.run_id)
+    assert run.data.params["model.C"] == "1.0"
+    assert set(run.data.metrics) == {"accuracy", "f1", "precision", "recall", "roc_auc"}
+    artifacts = {a.path for a in client.list_artifacts(info.run_id)}
+    assert {"classification_report.txt", "dataset_summary.json", "evaluation.json"} <= artifacts
+
+    registry.set_alias(client, model_name, CHAMPION_ALIAS, v1)
+    registry.set_alias(client, model_name, CHAMPION_ALIAS, v2)
+    registry.set_alias(client, model_name, CHALLENGER_ALIAS, v1)
+    assert registry.champion_history(client, model_name) == [v1, v2]
+    versions = registry.list_versions(client, model_name)
+    assert [v.version for v in versions] == [v2, v1]
+    assert versions[0].aliases == (CHAMPION_ALIAS,)
+    assert versions[1].aliases == (CHALLENGER_ALIAS,)
+    assert versions[0].metric("f1") == 1.0
+
+    assert registry.rollback_champion(client, model_name) == (v2, v1)
+    assert registry.alias_version(client, model_name, CHAMPION_ALIAS).version == v1
+    with pytest.raises(registry.RegistryError, match="no earlier champion"):
+        registry.rollback_champion(client, model_name)
+
+    pipeline = registry.load_version(client, model_name, v1)
+    assert pipeline.predict(["wonderful film"]).tolist() == [1]
+
+
+def test_load_refuses_an_artifact_whose_hash_differs(tracking_uri: str, model_name: str) -> None:
+    client = MlflowClient()
+    version = _register(model_name)
+    client.set_model_version_tag(model_name, version, registry.TAG_MODEL_SHA256, "0" * 64)
+    with pytest.raises(registry.RegistryError, match="hash differs"):
+        registry.load_version(client, model_name, version)
+
+
+def test_clear_errors_for_unknown_models_and_versions(tracking_uri: str, model_name: str) -> None:
+    client = MlflowClient()
+    with pytest.raises(registry.RegistryError, match="no registered model"):
+        registry.list_versions(client, model_name)
+    _register(model_name)
+    with pytest.raises(registry.RegistryError, match="has no version 42"):
+        registry.set_alias(client, model_name, CHAMPION_ALIAS, "42")
