@@ -39,3 +39,40 @@ test: install ## THE test command: tools, uv sync, lint, then the whole test sui
 	@ruff check .
 	@ruff format --check .
 	@pytest $(PYTEST_ARGS)
+
+##@ Run it on this machine (no Docker, no cluster)
+
+DEMO_ARGS ?=
+
+.PHONY: demo
+demo: install ## The whole lifecycle locally: MLflow, Prefect, a training run, the API (DATA_SOURCE=file offline)
+	@sentiment-demo up $(DEMO_ARGS)
+
+.PHONY: demo-down
+demo-down: ## Stop what `make demo` started (state stays in .local/)
+	@sentiment-demo down
+
+##@ Laptop (docker compose)
+
+# `docker compose` (the Docker plugin) when present, else the standalone binary `make install` puts in .venv.
+COMPOSE ?= $(if $(shell docker compose version >/dev/null 2>&1 && echo yes),docker compose,$(ROOT)/.venv/bin/docker-compose)
+COMPOSE_DOWN_ARGS ?=
+
+.PHONY: compose-up
+compose-up: ## Build the images and start the platform with docker compose (creates .env from .env.example if missing)
+	@test -f .env || { cp .env.example .env; echo "Created .env from .env.example: change its passwords."; }
+	@mkdir -p data
+	$(COMPOSE) up --detach --build --wait --wait-timeout 900
+	@echo "MLflow http://localhost:5001  Prefect http://localhost:4200  MinIO http://localhost:9001  API http://localhost:8000/docs"
+
+.PHONY: compose-down
+compose-down: ## Stop the platform (keeps the volumes; COMPOSE_DOWN_ARGS=-v also deletes them)
+	$(COMPOSE) down $(COMPOSE_DOWN_ARGS)
+
+.PHONY: compose-train
+compose-train: ## Train once in the running trainer container and promote the model if it wins (champion)
+	$(COMPOSE) exec trainer sentiment-trainer train --champion
+
+.PHONY: compose-check
+compose-check: ## Validate docker-compose.yml with .env.example (docker compose config -q; no engine needed)
+	$(COMPOSE) --env-file .env.example config -q
