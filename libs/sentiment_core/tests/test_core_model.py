@@ -70,3 +70,20 @@ def test_quality_on_a_real_sample(imdb_path: Path) -> None:
     report = evaluate(model, split.test["text"].tolist(), split.test["label"].tolist())
     assert report.accuracy >= 0.85, report
     assert report.roc_auc >= 0.9
+
+
+def test_log_count_ratio_weights_follow_the_classes() -> None:
+    from scipy import sparse
+
+    from sentiment_core.model import LogCountRatio
+
+    # Feature 0 appears only in positive documents, 1 only in negative ones, 2 in both, 3 never.
+    counts = sparse.csr_matrix(np.array([[2, 0, 1, 0], [1, 0, 1, 0], [0, 3, 1, 0], [0, 1, 1, 0]], dtype=np.float32))
+    step = LogCountRatio(alpha=1.0, use_idf=False).fit(counts, [1, 1, 0, 0])
+    assert step.weight_[0] > 0 > step.weight_[1]
+    assert step.weight_[2] == pytest.approx(0.0, abs=1e-6)
+    assert step.weight_[3] == 0.0
+    rows = step.transform(counts).toarray()
+    np.testing.assert_allclose(np.linalg.norm(rows, axis=1), 1.0, rtol=1e-5)
+    with pytest.raises(ValueError, match="exactly two classes"):
+        LogCountRatio().fit(counts, [1, 1, 1, 1])
