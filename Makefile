@@ -76,3 +76,44 @@ compose-train: ## Train once in the running trainer container and promote the mo
 .PHONY: compose-check
 compose-check: ## Validate docker-compose.yml with .env.example (docker compose config -q; no engine needed)
 	$(COMPOSE) --env-file .env.example config -q
+
+##@ Kubernetes (kind + Helm)
+
+# Logic lives in scripts/charts/ (kind-loop.sh, k8s_train.py, k8s_smoke.py); k8s-dev/README.md walks through it.
+KIND_LOOP := bash scripts/charts/kind-loop.sh
+
+.PHONY: kind-up
+kind-up: ## Create the kind cluster `sentiment` (k8s-dev/kind-config.yaml) and the `mlops` namespace (idempotent)
+	@$(KIND_LOOP) up
+
+.PHONY: images
+images: ## docker build sentiment-trainer, -inference and -mlflow from services/*/Dockerfile, tagged with the git sha
+	@$(KIND_LOOP) images
+
+.PHONY: kind-load
+kind-load: ## Load the images into the kind node (docker save | kind load image-archive)
+	@$(KIND_LOOP) load
+
+.PHONY: deploy
+deploy: ## helm upgrade --install sentiment charts/sentiment-platform -n mlops --wait with k8s-dev/values-kind.yaml
+	@$(KIND_LOOP) deploy
+
+.PHONY: port-forward
+port-forward: ## Forward MLflow :5001, Prefect UI :4200, MinIO console :9001, inference :8000 (Ctrl-C stops)
+	@$(KIND_LOOP) port-forward
+
+.PHONY: train
+train: ## Run the sentiment-training/k8s deployment as a Kubernetes Job and follow its logs to the end
+	@python scripts/charts/k8s_train.py
+
+.PHONY: smoke
+smoke: ## Wait for a champion in the inference service, then POST /predict through the API server
+	@python scripts/charts/k8s_smoke.py
+
+.PHONY: kind-down
+kind-down: ## Delete the kind cluster `sentiment`
+	@$(KIND_LOOP) down
+
+.PHONY: charts-check
+charts-check: install ## helm lint, kubeconform (k8s 1.31 + 1.34, offline), helm-unittest and manifest checks
+	@pytest tests/charts -q

@@ -349,7 +349,13 @@ def test_both_create_the_same_databases(documents: list[dict[str, Any]]) -> None
 
 def test_role_mapping_sees_every_project_container(documents: list[dict[str, Any]]) -> None:
     """Guards the mapping above: every project image in the chart is recognised or is a known helper."""
-    helpers = ("mlflow db upgrade", "work-pool create", "sentiment-trainer deploy", "helm_test")
+    helpers = (
+        "mlflow db upgrade",
+        "work-pool create",
+        "sentiment-trainer deploy",
+        "sentiment-trainer prepare",
+        "helm_test",
+    )
     for container in chart_containers(documents):
         if container.image_name.startswith("sentiment-") and chart_role(container) is None:
             assert any(h in container.command_line for h in helpers), (

@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# The kind developer loop behind the Makefile's "Kubernetes (kind + Helm)" targets. Each step is idempotent.
+#   kind-loop.sh up | images | load | deploy | port-forward | down | tag
+# Overrides (environment): KIND_CLUSTER (sentiment), K8S_NAMESPACE (mlops), HELM_RELEASE (sentiment),
+# IMAGE_TAG (default: the git sha, plus a content hash when the tree has uncommitted changes).
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cluster="${KIND_CLUSTER:-sentiment}"
+namespace="${K8S_NAMESPACE:-mlops}"
+release="${HELM_RELEASE:-sentiment}"
+chart="$root/charts/sentiment-platform"
+kind_config="$root/k8s-dev/kind-config.yaml"
+kind_values="$root/k8s-dev/values-kind.yaml"
+# image name -> Dockerfile folder under services/
+images=(sentiment-trainer:trainer sentiment-inference:inference sentiment-mlflow:mlflow)
+
+log() { printf '==> %s\n' "$*"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+need() {
+  local tool
+  for tool in "$@"; do
+    command -v "$tool" >/dev/null || die "'$tool' is not installed or not on PATH (see k8s-dev/README.md, prerequisites)"
+  done
+}
+
+# Same tag for `images`, `load` and `deploy`: the commit, and for a dirty tree a hash of the changes, so a
+# rebuilt image gets a new tag and `deploy` rolls the pods.
+image_tag() {
+  if [[ -n "${IMAGE_TAG:-}" ]]; then
+    printf '%s\n' "$IMAGE_TAG"
+    return
+  fi
+  local sha changes
+  sha="$(git -C "$root" rev-parse --short=12 HEAD 2>/dev/null || echo nogit)"
+  changes="$(git -C "$root" status --porcelain --untracked-files=normal 2>/dev/null || true)"
+  if [[ -n "$changes" ]]; then
+    sha="$sha-dirty-$({ git -C "$root" diff HEAD 2>/dev/null; printf '%s' "$changes"; } | sha256sum | cut -c1-8)"
+  fi
+  printf '%s\n' "$sha"
+}
+
+cluster_exists() {
+  kind get clusters 2>/dev/null | grep -qx "$cluster"
+}
+
+cmd_up() {
+  need kind kubectl docker
+  if cluster_exists; then
+    log "kind cluster '$cluster' already exists"
+  else
+    log "creating kind cluster '$cluster' ($kind_config)"
+    kind create cluster --name "$cluster" --config "$kind_config" --wait 180s
+  fi
+  kubectl config use-context "kind-$cluster" >/dev/null
+  kubectl get namespace "$namespace" >/dev/null 2>&1 || kubectl create namespace "$namespace"
+  log "cluster ready: kubectl context kind-$cluster, namespace $namespace"
+}
+
+cmd_images() {
+  need docker
+  local tag entry name dir
+  tag="$(image_tag)"
+  for entry in "${images[@]}"; do
+    name="${entry%%:*}"
+    dir="${entry##*:}"
+    log "docker build $name:$tag (services/$dir/Dockerfile)"
+    docker build --file "$root/services/$dir/Dockerfile" --tag "$name:$tag" "$root"
+  done
+}
+
+cmd_load() {
+  need docker kind
+  cluster_exists || die "kind cluster '$cluster' does not exist: run 'make kind-up'"
+  local tag entry name archive
+  tag="$(image_tag)"
+  archive="$(mktemp "${TMPDIR:-/tmp}/sentiment-image.XXXXXX.tar")"
+  # shellcheck disable=SC2064  # expand now: the path is fixed
+  trap "rm -f '$archive'" EXIT
+  for entry in "${images[@]}"; do
+    name="${entry%%:*}"
+    docker image inspect "$name:$tag" >/dev/null 2>&1 || die "image $name:$tag not found: run 'make images' first"
+    # `docker save` + image-archive works with Docker's containerd image store, where
+    # `kind load docker-image` fails on multi-platform image indexes.
+    log "loading $name:$tag into kind cluster '$cluster'"
+    docker save --output "$archive" "$name:$tag"
+    kind load image-archive "$archive" --name "$cluster"
+  done
+}
+
+cmd_deploy() {
+  need helm kubectl
+  local tag
+  tag="$(image_tag)"
+  log "helm upgrade --install $release (images tagged $tag) in namespace $namespace"
+  helm upgrade --install "$release" "$chart" \
+    --namespace "$namespace" --create-namespace \
+    --values "$kind_values" \
+    --set-string "images.tag=$tag" \
+    --wait --timeout 15m
+  log "deployed; 'make port-forward' opens the UIs, 'make train' trains, 'make smoke' predicts"
+}
+
+cmd_port_forward() {
+  need kubectl
+  local pids=() spec svc ports label url
+  # Service | local:remote port | what | URL (host ports from docs/architecture.md: MLflow on 5001)
+  local forwards=(
+    "$release-mlflow|5001:5000|MLflow|http://localhost:5001"
+    "$release-prefect-server|4200:4200|Prefect UI|http://localhost:4200"
+    "$release-minio|9001:9001|MinIO console|http://localhost:9001"
+    "$release-inference|8000:8000|Inference API|http://localhost:8000/docs"
+  )
+  trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT INT TERM
+  printf '\nPort-forwards (Ctrl-C stops them):\n'
+  for spec in "${forwards[@]}"; do
+    IFS='|' read -r svc ports label url <<<"$spec"
+    if ! kubectl -n "$namespace" get service "$svc" >/dev/null 2>&1; then
+      printf '  %-14s skipped: no Service %s in %s\n' "$label" "$svc" "$namespace"
+      continue
+    fi
+    kubectl -n "$namespace" port-forward "service/$svc" "$ports" >/dev/null &
+    pids+=("$!")
+    printf '  %-14s %s\n' "$label" "$url"
+  done
+  [[ ${#pids[@]} -gt 0 ]] || die "no Service of release '$release' in namespace '$namespace': run 'make deploy'"
+  printf '\nMinIO console login (user, then password):\n'
+  printf '  kubectl -n %s get secret %s-minio -o jsonpath={.data.AWS_ACCESS_KEY_ID} | base64 -d\n' "$namespace" "$release"
+  printf '  kubectl -n %s get secret %s-minio -o jsonpath={.data.AWS_SECRET_ACCESS_KEY} | base64 -d\n' "$namespace" "$release"
+  wait
+}
+
+cmd_down() {
+  need kind
+  if cluster_exists; then
+    log "deleting kind cluster '$cluster'"
+    kind delete cluster --name "$cluster"
+  else
+    log "kind cluster '$cluster' does not exist"
+  fi
+}
+
+case "${1:-}" in
+  up) cmd_up ;;
+  images) cmd_images ;;
+  load) cmd_load ;;
+  deploy) cmd_deploy ;;
+  port-forward) cmd_port_forward ;;
+  down) cmd_down ;;
+  tag) image_tag ;;
+  *) die "usage: $0 up|images|load|deploy|port-forward|down|tag" ;;
+esac
