@@ -267,7 +267,7 @@ def print_next_steps(mlflow_url: str, prefect_url: str, api_url: str) -> None:
 
   Next:
     retrain through Prefect   PREFECT_API_URL={prefect_url}/api .venv/bin/prefect deployment run \\
-                                  sentiment-training/local --param set_champion=true --param C=16
+                                  sentiment-training/local --param 'overrides={{"C": 16}}'
     retrain directly          {trainer} train --champion --param C=16
     watch the swap            watch -n1 curl -s {api_url}/model-info
     roll back                 {trainer} rollback
