@@ -1,0 +1,134 @@
+"""POST /admin/reload (bearer token) and POST /webhooks/mlflow (HMAC): both only make the poller poll now.
+
+Neither can load an arbitrary model: the poller still loads what the registry alias says, through the same
+download, verification and validation steps.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Request, Security
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from sentiment_inference.app_state import get_service
+from sentiment_inference.errors import ApiError, ErrorBody
+from sentiment_inference.schemas import ReloadResponse, WebhookResponse
+from sentiment_inference.settings import Settings
+
+# MLflow registry webhooks (mlflow.webhooks.delivery): signature "v1,<base64 HMAC-SHA256>" of
+# "<delivery id>.<timestamp>.<raw body>", keyed with the webhook's secret.
+SIGNATURE_HEADER = "X-MLflow-Signature"
+TIMESTAMP_HEADER = "X-MLflow-Timestamp"
+DELIVERY_HEADER = "X-MLflow-Delivery-Id"
+# Older signed deliveries are refused, so a captured request cannot be replayed later.
+WEBHOOK_MAX_AGE_SECONDS = 300
+
+_bearer = HTTPBearer(auto_error=False, description="ADMIN_TOKEN of this deployment")
+
+
+def sign_webhook(secret: str, delivery_id: str, timestamp: str, body: bytes) -> str:
+    """The signature MLflow sends for this delivery (also what tests use to sign their requests)."""
+    content = delivery_id.encode() + b"." + timestamp.encode() + b"." + body
+    digest = hmac.new(secret.encode(), content, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def build_router(settings: Settings) -> APIRouter:
+    router = APIRouter(tags=["admin"])
+
+    @router.post(
+        "/admin/reload",
+        response_model=ReloadResponse,
+        responses={
+            401: {"model": ErrorBody, "description": "Missing or wrong bearer token."},
+            403: {"model": ErrorBody, "description": "Disabled: no ADMIN_TOKEN is configured."},
+        },
+        summary="Poll the registry now (and retry a rejected champion version)",
+    )
+    async def reload(
+        request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]
+    ) -> ReloadResponse:
+        if settings.admin_token is None:
+            raise ApiError(
+                403, "admin_disabled", "the admin endpoint is disabled: no ADMIN_TOKEN is configured on this service"
+            )
+        challenge = {"WWW-Authenticate": 'Bearer realm="sentiment-inference"'}
+        if credentials is None:
+            raise ApiError(401, "unauthorized", "missing 'Authorization: Bearer <ADMIN_TOKEN>' header", challenge)
+        expected = settings.admin_token.get_secret_value().encode()
+        if not hmac.compare_digest(credentials.credentials.encode(), expected):
+            raise ApiError(401, "unauthorized", "wrong admin token", challenge)
+        service = get_service(request)
+        result = await service.poller.poll_now(force=True)
+        current = service.store.current
+        return ReloadResponse(
+            result=result.outcome,
+            version=result.version,
+            message=result.message,
+            serving_version=current.version if current else None,
+        )
+
+    @router.post(
+        "/webhooks/mlflow",
+        status_code=202,
+        response_model=WebhookResponse,
+        responses={
+            401: {"model": ErrorBody, "description": "Missing, stale or wrong signature."},
+            403: {"model": ErrorBody, "description": "Disabled: no WEBHOOK_SECRET is configured."},
+        },
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"type": "object", "additionalProperties": True}}},
+            }
+        },
+        summary="MLflow registry webhook (HMAC-signed): triggers an immediate poll, nothing else",
+    )
+    async def mlflow_webhook(request: Request) -> JSONResponse:
+        if settings.webhook_secret is None:
+            raise ApiError(403, "webhook_disabled", "webhooks are disabled: no WEBHOOK_SECRET is configured")
+        signature = request.headers.get(SIGNATURE_HEADER)
+        timestamp = request.headers.get(TIMESTAMP_HEADER)
+        delivery = request.headers.get(DELIVERY_HEADER)
+        if not signature or not timestamp or not delivery:
+            raise ApiError(
+                401,
+                "unauthorized",
+                f"missing webhook signature headers: {SIGNATURE_HEADER}, {TIMESTAMP_HEADER}, {DELIVERY_HEADER}",
+            )
+        try:
+            age = abs(time.time() - int(timestamp))
+        except ValueError:
+            raise ApiError(401, "unauthorized", f"{TIMESTAMP_HEADER} must be a Unix timestamp") from None
+        if age > WEBHOOK_MAX_AGE_SECONDS:
+            raise ApiError(
+                401, "unauthorized", f"webhook timestamp is {age:.0f}s old; at most {WEBHOOK_MAX_AGE_SECONDS}s"
+            )
+        body = await request.body()
+        expected = sign_webhook(settings.webhook_secret.get_secret_value(), delivery, timestamp, body)
+        if not hmac.compare_digest(signature.encode(), expected.encode()):
+            raise ApiError(401, "unauthorized", "webhook signature does not match")
+        if not _concerns(body, settings.model_name):
+            return JSONResponse({"accepted": False, "message": "event is about another model; ignored"}, 202)
+        get_service(request).poller.nudge()
+        return JSONResponse({"accepted": True, "message": "poll scheduled"}, 202)
+
+    return router
+
+
+def _concerns(body: bytes, model_name: str) -> bool:
+    """True unless the payload names another registered model (a malformed payload still nudges: harmless)."""
+    try:
+        payload: Any = json.loads(body)
+    except ValueError:
+        return True
+    data = payload.get("data") if isinstance(payload, dict) else None
+    name = data.get("name") if isinstance(data, dict) else None
+    return name is None or name == model_name

@@ -1,0 +1,105 @@
+"""The service's one configuration object, read from the environment (names in docs/architecture.md)."""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from sentiment_core.settings import CHAMPION_ALIAS, MlflowSettings
+
+LogFormat = Literal["text", "json"]
+LogLevel = Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"]
+
+
+class Settings(MlflowSettings):
+    """MLflow location and model name (inherited), plus everything the inference service reads."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+    # --- which model -------------------------------------------------------------------------------------
+    model_alias: str = Field(default=CHAMPION_ALIAS, validation_alias="MODEL_ALIAS", min_length=1)
+
+    # --- champion poller ---------------------------------------------------------------------------------
+    poll_interval_seconds: float = Field(default=30.0, validation_alias="POLL_INTERVAL_SECONDS", gt=0, le=86_400)
+    # Cap of the exponential backoff after failed polls and for a rejected version, so recovery stays timely.
+    poll_max_backoff_seconds: float = Field(default=300.0, validation_alias="POLL_MAX_BACKOFF_SECONDS", gt=0)
+    # A rejected version (bad artifact, failed validation) is retried only after this, doubling per attempt.
+    rejected_retry_seconds: float = Field(default=600.0, validation_alias="REJECTED_RETRY_SECONDS", gt=0)
+    # A candidate whose own recorded accuracy (version tag `metric.accuracy`) is below this is not served.
+    min_accuracy: float = Field(default=0.7, validation_alias="MODEL_MIN_ACCURACY", ge=0, le=1)
+    # Share of the built-in canary texts a candidate must classify correctly (they are unambiguous reviews).
+    canary_min_accuracy: float = Field(default=0.75, validation_alias="CANARY_MIN_ACCURACY", ge=0, le=1)
+    # MLflow's client retries 7 times with exponential backoff by default (minutes when the server is down);
+    # the poller has its own backoff, so a poll should fail fast instead.
+    mlflow_request_timeout_seconds: int = Field(default=10, validation_alias="MLFLOW_REQUEST_TIMEOUT_SECONDS", ge=1)
+    mlflow_request_max_retries: int = Field(default=1, validation_alias="MLFLOW_REQUEST_MAX_RETRIES", ge=0)
+
+    # --- protected endpoints -----------------------------------------------------------------------------
+    # Unset or empty: /admin/reload answers 403 (disabled), never open.
+    admin_token: SecretStr | None = Field(default=None, validation_alias="ADMIN_TOKEN")
+    # Shared secret of an MLflow registry webhook; unset: /webhooks/mlflow answers 403 (disabled).
+    webhook_secret: SecretStr | None = Field(default=None, validation_alias="WEBHOOK_SECRET")
+
+    # --- input limits ------------------------------------------------------------------------------------
+    max_text_chars: int = Field(default=20_000, validation_alias="MAX_TEXT_CHARS", ge=1)
+    max_batch_size: int = Field(default=256, validation_alias="MAX_BATCH_SIZE", ge=1)
+    max_body_bytes: int = Field(default=1 << 20, validation_alias="MAX_BODY_BYTES", ge=1024)
+
+    # --- adaptive micro-batching of concurrent /predict requests -------------------------------------------
+    # Upper bound of the extra wait for companions; 0 disables waiting (requests queued meanwhile still merge).
+    batch_max_wait_ms: float = Field(default=2.0, validation_alias="BATCH_MAX_WAIT_MS", ge=0, le=100)
+    # Most texts one vectorised model call takes (coalesced singles plus /predict/batch requests).
+    batch_max_texts: int = Field(default=256, validation_alias="BATCH_MAX_TEXTS", ge=1)
+
+    # gc.freeze() the long-lived heap at start-up and after each swap (see model_store.freeze_heap).
+    gc_freeze: bool = Field(default=True, validation_alias="GC_FREEZE")
+
+    # --- server and logs ---------------------------------------------------------------------------------
+    host: str = Field(default="0.0.0.0", validation_alias="HOST")  # noqa: S104 - a container listens on all
+    port: int = Field(default=8000, validation_alias="PORT", ge=1, le=65_535)
+    workers: int = Field(default=1, validation_alias="WORKERS", ge=1)
+    log_level: LogLevel = Field(default="INFO", validation_alias="LOG_LEVEL")
+    log_format: LogFormat = Field(default="text", validation_alias="LOG_FORMAT")
+    # One log line per request costs about as much as parsing it; /metrics already counts every request.
+    access_log: bool = Field(default=False, validation_alias="ACCESS_LOG")
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_format(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("admin_token", "webhook_secret", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `ADMIN_TOKEN=` in a compose file or chart means "not configured", not "the empty token".
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @model_validator(mode="after")
+    def _consistent_limits(self) -> Settings:
+        if self.batch_max_texts < self.max_batch_size:
+            raise ValueError(
+                f"BATCH_MAX_TEXTS ({self.batch_max_texts}) must be >= MAX_BATCH_SIZE ({self.max_batch_size}):"
+                " a /predict/batch request is predicted in one call"
+            )
+        return self
+
+    @property
+    def admin_enabled(self) -> bool:
+        return self.admin_token is not None
+
+    def apply_mlflow_client_env(self) -> None:
+        """Make MLflow's HTTP client fail fast (it reads these variables at call time); explicit env wins."""
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(self.mlflow_request_timeout_seconds))
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(self.mlflow_request_max_retries))
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+        os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")

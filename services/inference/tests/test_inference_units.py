@@ -1,0 +1,433 @@
+"""In-process tests of the parts with logic of their own: settings, validation, the micro-batcher, the poller's
+policies (backoff, rejection, rollback), artifact checks, error bodies and logs. No servers: seconds in all."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import logging
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from sentiment_core import registry
+from sentiment_core.model import save_pipeline
+from sentiment_inference.logging_config import JsonFormatter
+from sentiment_inference.main import create_app
+from sentiment_inference.metrics import ServiceMetrics
+from sentiment_inference.model_store import LoadedModel, ModelRejectedError, ModelStore, validate
+from sentiment_inference.poller import ChampionPoller
+from sentiment_inference.registry_gateway import ChampionRef, FetchFailedError, MlflowGateway
+from sentiment_inference.routes.admin import sign_webhook
+from sentiment_inference.serving import MicroBatcher
+from sentiment_inference.settings import Settings
+from services.inference.tests.inference_helpers import TinyModels, sha256, skops_bytes
+
+GOOD_TAGS = {"metric.accuracy": "0.85", "lineage.git_commit": "abc"}
+
+
+def loaded(pipeline: Any, version: str = "1", tags: dict[str, str] | None = None) -> LoadedModel:
+    return LoadedModel.create(
+        name="m",
+        version=version,
+        alias="champion",
+        pipeline=pipeline,
+        run_id="r",
+        tags=GOOD_TAGS if tags is None else tags,
+    )
+
+
+# --- settings -----------------------------------------------------------------------------------------------
+def test_settings_defaults_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("ADMIN_TOKEN", "MAX_TEXT_CHARS", "POLL_INTERVAL_SECONDS", "LOG_FORMAT", "MODEL_ALIAS"):
+        monkeypatch.delenv(name, raising=False)
+    defaults = Settings()
+    assert (defaults.max_text_chars, defaults.max_batch_size, defaults.max_body_bytes) == (20_000, 256, 1 << 20)
+    assert defaults.poll_interval_seconds == 30
+    assert defaults.model_alias == "champion"
+    assert defaults.admin_token is None
+    assert (defaults.host, defaults.port, defaults.workers) == ("0.0.0.0", 8000, 1)  # noqa: S104
+
+    monkeypatch.setenv("ADMIN_TOKEN", "  ")  # blank = not configured, never "the empty token"
+    monkeypatch.setenv("POLL_INTERVAL_SECONDS", "2")
+    monkeypatch.setenv("LOG_FORMAT", "JSON")
+    monkeypatch.setenv("LOG_LEVEL", "debug")
+    settings = Settings()
+    assert settings.admin_token is None
+    assert settings.poll_interval_seconds == 2
+    assert (settings.log_format, settings.log_level) == ("json", "DEBUG")
+
+    monkeypatch.setenv("MAX_BATCH_SIZE", "512")
+    with pytest.raises(ValueError, match="BATCH_MAX_TEXTS"):
+        Settings()
+
+
+# --- validation ---------------------------------------------------------------------------------------------
+def test_validation_accepts_a_real_model(tiny_models: TinyModels) -> None:
+    checks = validate(loaded(tiny_models.good_a), min_accuracy=0.7, canary_min_accuracy=0.75)
+    assert checks["canary_accuracy"] >= 0.75
+
+
+@pytest.mark.parametrize(
+    ("tags", "message"),
+    [
+        ({"metric.accuracy": "0.55"}, "below the floor"),
+        ({}, "no readable 'metric.accuracy' tag"),
+        ({"metric.accuracy": "n/a"}, "no readable 'metric.accuracy' tag"),
+    ],
+)
+def test_validation_enforces_the_recorded_accuracy_floor(
+    tiny_models: TinyModels, tags: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ModelRejectedError, match=message):
+        validate(loaded(tiny_models.good_a, tags=tags), min_accuracy=0.7, canary_min_accuracy=0.75)
+
+
+def test_validation_rejects_a_single_class_model(tiny_models: TinyModels) -> None:
+    with pytest.raises(ModelRejectedError, match=r"predicts only \['positive'\]"):
+        validate(loaded(tiny_models.single_class), min_accuracy=0.7, canary_min_accuracy=0.75)
+
+
+def test_a_model_with_other_classes_is_rejected(tiny_models: TinyModels) -> None:
+    pipeline = copy.deepcopy(tiny_models.good_a)
+    pipeline.steps[-1][1].classes_ = pipeline.steps[-1][1].classes_ + 5
+    with pytest.raises(ModelRejectedError, match="model classes are"):
+        loaded(pipeline)
+
+
+# --- artifact checks in the gateway -------------------------------------------------------------------------
+@pytest.fixture
+def gateway_with_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[MlflowGateway, Path]:
+    model_file = tmp_path / "served" / registry.MODEL_FILE
+    model_file.parent.mkdir()
+    monkeypatch.setattr(registry, "download_version", lambda name, version, dst: model_file)
+    monkeypatch.setattr(registry, "client", lambda uri=None: object())
+    return MlflowGateway("http://unused", "m", "champion"), model_file
+
+
+def test_gateway_loads_a_verified_artifact(gateway_with_file: tuple[MlflowGateway, Path], tiny_models: TinyModels):
+    gateway, model_file = gateway_with_file
+    content = skops_bytes(tiny_models.good_a)
+    model_file.write_bytes(content)
+    pipeline = gateway.fetch(ChampionRef("1", tags={"model.sha256": sha256(content)}))
+    assert pipeline.predict_proba(["a great film"]).shape == (1, 2)
+
+
+def test_gateway_rejects_a_hash_mismatch(gateway_with_file: tuple[MlflowGateway, Path], tiny_models: TinyModels):
+    gateway, model_file = gateway_with_file
+    model_file.write_bytes(skops_bytes(tiny_models.good_a))
+    with pytest.raises(ModelRejectedError, match=r"differs from the registry's model\.sha256"):
+        gateway.fetch(ChampionRef("1", tags={"model.sha256": "0" * 64}))
+
+
+def test_gateway_rejects_types_outside_the_allow_list(gateway_with_file: tuple[MlflowGateway, Path]) -> None:
+    # A FunctionTransformer can call any function on load/predict: exactly what the allow-list keeps out.
+    gateway, model_file = gateway_with_file
+    save_pipeline(Pipeline([("f", FunctionTransformer(print))]), model_file)
+    with pytest.raises(ModelRejectedError, match="outside the allow-list"):
+        gateway.fetch(ChampionRef("1"))
+
+
+def test_gateway_reports_download_failures_as_transient(monkeypatch: pytest.MonkeyPatch) -> None:
+    def unreachable(name: str, version: str, dst: Path) -> Path:
+        raise ConnectionError("connection refused")
+
+    monkeypatch.setattr(registry, "download_version", unreachable)
+    monkeypatch.setattr(registry, "client", lambda uri=None: object())
+    with pytest.raises(FetchFailedError, match="connection refused"):
+        MlflowGateway("http://unused", "m", "champion").fetch(ChampionRef("1"))
+
+
+# --- micro-batching -----------------------------------------------------------------------------------------
+class CountingPipeline:
+    """Wraps a real pipeline and records the size of every predict_proba call."""
+
+    def __init__(self, pipeline: Pipeline, delay: float = 0.0) -> None:
+        self.pipeline = pipeline
+        self.classes_ = pipeline.classes_
+        self.calls: list[int] = []
+        self.delay = delay
+
+    def predict_proba(self, texts: list[str]) -> Any:
+        assert all(isinstance(text, str) for text in texts)  # plain strings, never a DataFrame
+        self.calls.append(len(texts))
+        time.sleep(self.delay)
+        return self.pipeline.predict_proba(texts)
+
+
+def test_concurrent_requests_share_vectorised_calls_and_keep_their_order(tiny_models: TinyModels) -> None:
+    counting = CountingPipeline(tiny_models.good_a, delay=0.01)
+    texts = [f"review {i}: {'great fun' if i % 2 else 'dreadful mess'}" for i in range(40)]
+    expected = tiny_models.good_a.predict(texts)
+
+    async def scenario() -> list[Any]:
+        store = ModelStore()
+        store.swap(loaded(counting))
+        batcher = MicroBatcher(store, ServiceMetrics(), max_texts=256, max_wait_seconds=0.002)
+        batcher.start()
+        try:
+            return await asyncio.gather(*(batcher.predict([text]) for text in texts))
+        finally:
+            await batcher.stop()
+
+    results = asyncio.run(scenario())
+    labels = [result.labels[0] for result in results]
+    assert labels == ["positive" if label == 1 else "negative" for label in expected]
+    assert sum(counting.calls) == len(texts)
+    assert len(counting.calls) <= 3, counting.calls  # 40 concurrent requests -> a handful of calls
+
+
+def test_a_lone_request_is_not_held_back(tiny_models: TinyModels) -> None:
+    counting = CountingPipeline(tiny_models.good_a)
+
+    async def scenario() -> float:
+        store = ModelStore()
+        store.swap(loaded(counting))
+        batcher = MicroBatcher(store, ServiceMetrics(), max_texts=256, max_wait_seconds=0.05)
+        batcher.start()
+        try:
+            await batcher.predict(["warm up"])
+            started = time.perf_counter()
+            for _ in range(20):
+                await batcher.predict(["a lone request"])
+            return (time.perf_counter() - started) / 20
+        finally:
+            await batcher.stop()
+
+    per_request = asyncio.run(scenario())
+    # A 50 ms window would show as >= 50 ms per request if lone requests waited for it.
+    assert per_request < 0.02, per_request
+    assert set(counting.calls) == {1}
+
+
+def test_batches_are_capped_and_a_request_is_never_split(tiny_models: TinyModels) -> None:
+    counting = CountingPipeline(tiny_models.good_a, delay=0.005)
+
+    async def scenario() -> None:
+        store = ModelStore()
+        store.swap(loaded(counting))
+        batcher = MicroBatcher(store, ServiceMetrics(), max_texts=10, max_wait_seconds=0.002)
+        batcher.start()
+        try:
+            sizes = [4, 4, 4, 7, 1, 12]
+            results = await asyncio.gather(*(batcher.predict(["good film"] * n) for n in sizes))
+            assert [len(r.labels) for r in results] == sizes
+        finally:
+            await batcher.stop()
+
+    asyncio.run(scenario())
+    assert all(size <= 10 for size in counting.calls if size != 12), counting.calls
+    assert 12 in counting.calls  # a request larger than the cap goes alone, whole
+
+
+# --- the poller's policies ----------------------------------------------------------------------------------
+class FakeGateway:
+    def __init__(self, pipelines: dict[str, Any]) -> None:
+        self.pipelines = pipelines
+        self.champion_version: str | None = None
+        self.tags: dict[str, dict[str, str]] = {}
+        self.down = False
+        self.store_down = False
+        self.fetches: list[str] = []
+
+    def champion(self) -> ChampionRef | None:
+        if self.down:
+            raise ConnectionError("registry unreachable")
+        if self.champion_version is None:
+            return None
+        return ChampionRef(self.champion_version, "run", self.tags.get(self.champion_version, GOOD_TAGS))
+
+    def fetch(self, ref: ChampionRef) -> Any:
+        self.fetches.append(ref.version)
+        if self.down or self.store_down:
+            raise FetchFailedError("artifact store unreachable")
+        return self.pipelines[ref.version]
+
+
+def make_poller(gateway: FakeGateway, **overrides: Any) -> tuple[ChampionPoller, ModelStore, ServiceMetrics]:
+    store, metrics = ModelStore(), ServiceMetrics()
+    options = {
+        "model_name": "m",
+        "alias": "champion",
+        "interval": 1.0,
+        "max_backoff": 8.0,
+        "rejected_retry_seconds": 600.0,
+        "min_accuracy": 0.7,
+        "canary_min_accuracy": 0.75,
+        **overrides,
+    }
+    return ChampionPoller(gateway=gateway, store=store, metrics=metrics, **options), store, metrics
+
+
+def sample(metrics: ServiceMetrics, metric_name: str, **labels: str) -> float:
+    value = metrics.registry.get_sample_value(metric_name, labels)
+    return value or 0.0
+
+
+def test_poller_follows_the_alias_rejects_bad_versions_once_and_rolls_back_instantly(tiny_models: TinyModels) -> None:
+    gateway = FakeGateway({"1": tiny_models.good_a, "2": tiny_models.single_class, "3": tiny_models.good_b})
+    poller, store, metrics = make_poller(gateway)
+
+    async def scenario() -> None:
+        assert (await poller.poll_once()).outcome == "no_champion"
+        assert store.current is None
+
+        gateway.champion_version = "1"
+        assert (await poller.poll_once()).outcome == "loaded"
+        assert store.current is not None
+        assert store.current.version == "1"
+        assert (await poller.poll_once()).outcome == "unchanged"
+
+        gateway.champion_version = "2"  # a single-class model
+        result = await poller.poll_once()
+        assert result.outcome == "rejected"
+        assert "predicts only" in result.message
+        assert store.current.version == "1"
+        for _ in range(3):  # not retried on every poll
+            assert (await poller.poll_once()).outcome == "skipped"
+        assert gateway.fetches.count("2") == 1
+        assert sample(metrics, "sentiment_model_loads_total", result="rejected") == 1
+
+        forced = await poller.poll_now(force=True)  # an admin reload retries it (and it fails again)
+        assert forced.outcome == "rejected"
+        assert gateway.fetches.count("2") == 2
+
+        gateway.champion_version = "3"
+        assert (await poller.poll_once()).outcome == "loaded"
+        gateway.champion_version = "1"  # rollback: the previous model is the warm standby
+        assert (await poller.poll_once()).outcome == "restored"
+        assert store.current.version == "1"
+        assert gateway.fetches.count("1") == 1
+        assert sample(metrics, "sentiment_model_version_info", name="m", version="1", alias="champion") == 1
+        assert sample(metrics, "sentiment_model_version_info", name="m", version="3", alias="champion") == 0
+
+    asyncio.run(scenario())
+
+
+def test_poller_keeps_serving_and_backs_off_while_the_registry_is_down(tiny_models: TinyModels) -> None:
+    gateway = FakeGateway({"1": tiny_models.good_a, "2": tiny_models.good_b})
+    poller, store, metrics = make_poller(gateway, max_backoff=8.0)
+
+    async def scenario() -> None:
+        gateway.champion_version = "1"
+        await poller.poll_once()
+        gateway.down = True
+        delays = []
+        for _ in range(5):
+            assert (await poller.poll_once()).outcome == "failed"
+            delays.append(poller._next_delay())
+        assert store.current is not None
+        assert store.current.version == "1"
+        assert sample(metrics, "sentiment_registry_poll_failures_total") == 5
+        # Exponential, jittered, capped.
+        assert delays[0] < delays[2] <= 8.0
+        assert all(delay <= 8.0 for delay in delays)
+
+        gateway.down = False
+        gateway.champion_version = "2"
+        assert (await poller.poll_once()).outcome == "loaded"
+        assert poller._next_delay() == 1.0
+        assert sample(metrics, "sentiment_registry_last_successful_poll_timestamp_seconds") > 0
+
+    asyncio.run(scenario())
+
+
+def test_a_failed_download_is_retried_not_rejected(tiny_models: TinyModels) -> None:
+    gateway = FakeGateway({"1": tiny_models.good_a})
+    poller, store, metrics = make_poller(gateway)
+
+    async def scenario() -> None:
+        gateway.champion_version = "1"
+        gateway.store_down = True
+        assert (await poller.poll_once()).outcome == "failed"
+        assert sample(metrics, "sentiment_model_loads_total", result="failed") == 1
+        assert poller._next_delay() > 1.0  # backing off
+        gateway.store_down = False
+        assert (await poller.poll_once()).outcome == "loaded"
+        assert store.current is not None
+
+    asyncio.run(scenario())
+
+
+# --- app-level behaviour that needs no server ---------------------------------------------------------------
+def test_unexpected_errors_get_the_uniform_500_body() -> None:
+    app = create_app(Settings())
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("kaput")
+
+    async def scenario() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            return await client.get("/boom")
+
+    response = asyncio.run(scenario())
+    assert response.status_code == 500
+    assert response.json() == {
+        "error": {
+            "code": "internal_error",
+            "message": "internal error; it was logged. Retry, or report it if it persists",
+        }
+    }
+    assert "kaput" not in response.text
+
+
+def test_admin_endpoint_is_disabled_without_a_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ADMIN_TOKEN", raising=False)
+    app = create_app(Settings())
+
+    async def scenario() -> list[httpx.Response]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app") as client:
+            return [
+                await client.post("/admin/reload"),
+                await client.post("/admin/reload", headers={"Authorization": "Bearer anything"}),
+                await client.post("/webhooks/mlflow", content=b"{}"),
+            ]
+
+    for response in asyncio.run(scenario()):
+        assert response.status_code == 403
+        assert "disabled" in response.json()["error"]["message"]
+
+
+def test_webhook_signature_matches_mlflow() -> None:
+    from mlflow.webhooks.delivery import _generate_hmac_signature
+
+    payload = json.dumps({"entity": "model_version_alias", "action": "created"})
+    ours = sign_webhook("s3cret", "delivery-1", "1700000000", payload.encode())
+    assert ours == _generate_hmac_signature("s3cret", "delivery-1", "1700000000", payload)
+
+
+def test_json_logs_are_one_object_per_line_with_extra_fields() -> None:
+    record = logging.LogRecord("sentiment_inference.poller", logging.INFO, __file__, 1, "now serving %s", ("7",), None)
+    record.event = "model_swapped"
+    line = JsonFormatter().format(record)
+    entry = json.loads(line)
+    assert entry["message"] == "now serving 7"
+    assert entry["level"] == "INFO"
+    assert entry["event"] == "model_swapped"
+    assert "\n" not in line
+
+
+def test_the_service_stays_lean() -> None:
+    """Serving imports MLflow's client only: no MLflow server, no Prefect, no Flask."""
+    code = (
+        "import sys\n"
+        "from sentiment_inference.main import create_app\n"
+        "from sentiment_inference.registry_gateway import MlflowGateway\n"
+        "import sentiment_core.registry\n"
+        "create_app()\n"
+        "heavy = sorted({m.split('.')[0] + ('.server' if m.startswith('mlflow.server') else '')"
+        " for m in sys.modules if m.startswith(('prefect', 'mlflow.server', 'flask'))})\n"
+        "print(','.join(heavy))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert result.stdout.strip() == "", result.stdout

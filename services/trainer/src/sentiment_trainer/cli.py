@@ -1,0 +1,559 @@
+"""`sentiment-trainer`: prepare data, train (the Prefect flow, in-process), inspect and move model aliases, deploy.
+
+Errors are one line on stderr and a non-zero exit, never a traceback (`--debug` shows it). Heavy imports (MLflow,
+Prefect, scikit-learn) happen inside the commands so `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
+from urllib.parse import urlparse
+
+import click
+import typer
+from rich import box
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from sentiment_trainer.errors import TrainerError, UnreachableError, one_line
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+
+    from sentiment_trainer.flow import TrainingOutcome
+    from sentiment_trainer.settings import TrainerSettings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+app = typer.Typer(
+    name="sentiment-trainer",
+    help="Train, register, promote and deploy the IMDb sentiment classifier (MLflow + Prefect).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+console = Console(highlight=False)
+
+
+class _State:
+    debug = False
+    tracking_uri: str | None = None
+
+
+_state = _State()
+
+# Registry commands answer in seconds even when MLflow is down; training tolerates a little more (its tasks retry).
+_QUICK_MLFLOW = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+_TRAINING_MLFLOW = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "120"}
+_PROBE_TIMEOUT = 5.0
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    # typer.echo, not rich: rich wraps long lines to the terminal width, and this must stay one line.
+    typer.echo(f"error: {' '.join(message.split())}", err=True)
+    raise typer.Exit(code)
+
+
+def _handled(command: F) -> F:
+    """Turn any failure into one line and exit 1 (130 on Ctrl-C); --debug re-raises for the traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except (typer.Exit, typer.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except Exception as error:
+            if _state.debug:
+                raise
+            _fail(one_line(error, _state.tracking_uri))
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.callback()
+def _main(
+    debug: Annotated[
+        bool, typer.Option("--debug", envvar="SENTIMENT_TRAINER_DEBUG", help="Show tracebacks on errors.")
+    ] = False,
+) -> None:
+    _state.debug = debug
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+def main() -> None:
+    app()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Shared helpers
+
+
+def _settings() -> TrainerSettings:
+    # Imported here: sentiment_core's package import pulls pandas and scikit-learn (seconds), not needed for --help.
+    from sentiment_trainer.settings import TrainerSettings
+
+    settings = TrainerSettings()
+    _state.tracking_uri = settings.tracking_uri
+    return settings
+
+
+def _mlflow_env(values: dict[str, str]) -> None:
+    for key, value in values.items():
+        os.environ.setdefault(key, value)
+
+
+def _probe(url: str, what: str, hint: str) -> None:
+    """GET url; a connection failure becomes a one-line UnreachableError within seconds (any HTTP answer is fine)."""
+    import httpx
+
+    try:
+        httpx.get(url, timeout=_PROBE_TIMEOUT)
+    except httpx.HTTPError as error:
+        raise UnreachableError(f"cannot reach {what} at {url} ({type(error).__name__}); {hint}") from None
+
+
+def _probe_mlflow(tracking_uri: str) -> None:
+    if urlparse(tracking_uri).scheme in ("http", "https"):
+        _probe(tracking_uri.rstrip("/") + "/health", "MLflow", "is MLFLOW_TRACKING_URI right and the server up?")
+
+
+def _mlflow_client(settings: TrainerSettings) -> MlflowClient:
+    _mlflow_env(_QUICK_MLFLOW)
+    _probe_mlflow(settings.tracking_uri)
+    from sentiment_core import registry
+
+    return registry.client(settings.tracking_uri)
+
+
+def _model_name(option: str | None, settings: TrainerSettings) -> str:
+    """--model-name, else MODEL_NAME, else params.yaml `mlflow.model_name`, else the default."""
+    if option:
+        return option
+    from sentiment_trainer.params import resolve_run_config
+
+    return resolve_run_config(settings=settings).model_name
+
+
+def _require_model(client: MlflowClient, model_name: str) -> None:
+    from mlflow.exceptions import MlflowException
+
+    from sentiment_core.registry import RegistryError
+
+    try:
+        client.get_registered_model(model_name)
+    except MlflowException as error:
+        if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
+            raise RegistryError(f"no registered model named '{model_name}'") from None
+        raise
+
+
+def _prefect_api_url(settings: TrainerSettings) -> str | None:
+    """PREFECT_API_URL from the environment now (Prefect read its settings at import), else Prefect's profile."""
+    if settings.prefect_api_url:
+        return settings.prefect_api_url
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value() or None
+
+
+@contextmanager
+def _prefect_api(api_url: str | None) -> Iterator[None]:
+    """Run flows against `api_url`; without one, Prefect 3.8 starts a temporary local server for the run.
+
+    That server needs ephemeral mode (on in Prefect's default profile, off in its settings' defaults) and takes
+    ~20-30 s to start on a busy 2-core machine, more than Prefect's default 20 s timeout: allow both explicitly.
+    """
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_SERVER_EPHEMERAL_ENABLED,
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+        temporary_settings,
+    )
+
+    if api_url:
+        updates: dict[Any, Any] = {PREFECT_API_URL: api_url}
+    else:
+        updates = {PREFECT_SERVER_EPHEMERAL_ENABLED: True, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS: 180}
+    with temporary_settings(updates=updates):
+        yield
+
+
+@contextmanager
+def _quiet_console_logs(verbose: bool) -> Iterator[None]:
+    """Keep the terminal for the progress bar: console handlers show warnings only (the API still gets every log)."""
+    if verbose:
+        yield
+        return
+    handlers = [handler for handler in logging.getLogger().handlers if not _is_api_handler(handler)]
+    levels = [handler.level for handler in handlers]
+    mlflow_logger = logging.getLogger("mlflow")
+    mlflow_level = mlflow_logger.level
+    for handler in handlers:
+        handler.setLevel(max(handler.level, logging.WARNING))
+    # MLflow logs through its own handler; its warnings here (no pip in a uv venv) are not actionable.
+    mlflow_logger.setLevel(logging.ERROR)
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    try:
+        yield
+    finally:
+        for handler, level in zip(handlers, levels, strict=True):
+            handler.setLevel(level)
+        mlflow_logger.setLevel(mlflow_level)
+
+
+def _is_api_handler(handler: logging.Handler) -> bool:
+    return type(handler).__name__ in ("APILogHandler", "WorkerAPILogHandler")
+
+
+def _metrics_table(metrics: dict[str, float], title: str = "held-out metrics") -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in metrics.items():
+        table.add_row(name, f"{value:.4f}")
+    return table
+
+
+def _when(timestamp_ms: int | None, short: bool = False) -> str:
+    if not timestamp_ms:
+        return "-"
+    moment = datetime.fromtimestamp(timestamp_ms / 1000, tz=UTC)
+    return moment.strftime("%Y-%m-%d %H:%M") if short else moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# prepare
+
+
+@app.command()
+@_handled
+def prepare(
+    source: Annotated[
+        Path | None,
+        typer.Option("--source", help="Local CSV/CSV.gz/Parquet (text,label). Default: $DATA_SOURCE, else download."),
+    ] = None,
+    output: Annotated[Path | None, typer.Option("--output", help="Where to write. Default: params data.path.")] = None,
+    sample_size: Annotated[
+        int | None, typer.Option("--sample-size", min=0, help="Stratified sample; 0 = all. Default: params.")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Sampling seed. Default: params data.seed.")] = None,
+    params_file: Annotated[Path | None, typer.Option("--params", help="params.yaml to read.")] = None,
+    cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Where the archive download is kept.")] = None,
+) -> None:
+    """Build the dataset (dedup, optional stratified sample, gzip CSV) from a local file or the official archive."""
+    from sentiment_core.prepare import IMDB_URL, prepare_dataset
+    from sentiment_trainer.params import resolve_run_config
+
+    settings = _settings()
+    run = resolve_run_config(settings=settings, params_file=params_file, data_path=output)
+    source = source or settings.data_source
+    if source is not None and not source.is_file():
+        raise TrainerError(f"source file not found: {source}")
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(f"reading {source}" if source else f"downloading {IMDB_URL}", total=None)
+
+        def on_bytes(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        prepared = prepare_dataset(
+            run.data_path,
+            source=source,
+            sample_size=run.params.data.sample_size if sample_size is None else sample_size,
+            seed=run.params.data.seed if seed is None else seed,
+            cache_dir=cache_dir,
+            progress=on_bytes,
+        )
+    summary = prepared.summary
+    table = Table(title=f"dataset written to {prepared.path}", title_justify="left", show_header=False)
+    table.add_row("source", prepared.source)
+    table.add_row("rows", f"{summary.rows:,}")
+    table.add_row("positive / negative", f"{summary.positives:,} / {summary.negatives:,}")
+    table.add_row("positive share", f"{summary.positive_share:.1%}")
+    table.add_row("duplicates dropped", f"{prepared.dropped_duplicates:,}")
+    table.add_row("fingerprint", summary.fingerprint)
+    console.print(table)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# train
+
+
+@app.command()
+@_handled
+def train(
+    champion: Annotated[
+        bool, typer.Option("--champion", help="Compare with the champion on this split; promote on a win.")
+    ] = False,
+    data: Annotated[Path | None, typer.Option("--data", help="Dataset file. Default: params data.path.")] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--param", "-p", help="Override, repeatable: C=4, model.n_features=65536, data.seed=7."),
+    ] = None,
+    params_file: Annotated[Path | None, typer.Option("--params", help="params.yaml to read.")] = None,
+    experiment: Annotated[str | None, typer.Option("--experiment", help="MLflow experiment.")] = None,
+    model_name: Annotated[str | None, typer.Option("--model-name", help="Registered model.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's and MLflow's logs too.")] = False,
+) -> None:
+    """Run the `sentiment-training` flow in this process; print the run, metrics, version and promotion decision."""
+    from sentiment_trainer.params import parse_overrides, resolve_run_config
+
+    settings = _settings()
+    overrides = parse_overrides(param or [])
+    # Validate everything cheap before paying for Prefect and MLflow.
+    run = resolve_run_config(
+        settings=settings,
+        data_path=data.resolve() if data else None,
+        params_file=params_file,
+        overrides=overrides,
+        set_champion=champion,
+        experiment_name=experiment,
+        model_name=model_name,
+    )
+    if not run.data_path.is_file():
+        raise TrainerError(f"dataset not found: {run.data_path}; run `sentiment-trainer prepare` or pass --data")
+    _mlflow_env(_TRAINING_MLFLOW)
+    _probe_mlflow(run.tracking_uri)
+    api_url = _prefect_api_url(settings)
+    if api_url:
+        _probe(api_url.rstrip("/") + "/health", "the Prefect API", "is PREFECT_API_URL right and the server up?")
+        console.print(f"Prefect API {api_url} · MLflow {run.tracking_uri}")
+    else:
+        console.print(
+            "PREFECT_API_URL is not set: Prefect starts a temporary local server for this run"
+            f" · MLflow {run.tracking_uri}"
+        )
+
+    from sentiment_trainer.flow import STEPS, progress_listener, training_flow
+    from sentiment_trainer.logs import configure_logging
+
+    configure_logging(settings.log_level, settings.log_format)
+    with (
+        Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} steps"),
+            TimeElapsedColumn(),
+            console=console,
+        ) as progress,
+        _quiet_console_logs(verbose),
+    ):
+        steps_total = len(STEPS) if champion else len(STEPS) - 2
+        bar = progress.add_task("starting the flow", total=steps_total)
+
+        def on_step(step: str, event: str, seconds: float) -> None:
+            if step == "fetch-champion-wait":
+                step = "fetch-champion"
+            if event == "start":
+                progress.update(bar, description=step)
+            elif event == "done":
+                progress.advance(bar)
+                progress.console.print(f"  [green]✓[/green] {step:<17} {seconds:6.1f}s")
+            else:
+                progress.console.print(f"  [red]✗[/red] {step:<17} {seconds:6.1f}s")
+
+        with _prefect_api(api_url), progress_listener(on_step):
+            outcome = training_flow(
+                data_path=str(run.data_path),
+                params_file=str(run.params_file) if run.params_file else None,
+                overrides=overrides or None,
+                set_champion=champion,
+                experiment_name=run.experiment_name,
+                model_name=run.model_name,
+            )
+        progress.update(bar, description="done")
+    _print_outcome(outcome)
+
+
+def _print_outcome(outcome: TrainingOutcome) -> None:
+    console.print(f"MLflow run      {outcome.run_id} (experiment '{outcome.experiment_name}')")
+    console.print(f"model version   {outcome.model_name} v{outcome.version}")
+    if outcome.flow_run_id:
+        console.print(f"Prefect run     {outcome.flow_run_id}")
+    console.print(_metrics_table(outcome.metrics))
+    if outcome.promoted is None:
+        console.print("promotion       not asked (--champion): aliases unchanged")
+    else:
+        verdict = "[green]promoted to champion[/green]" if outcome.promoted else "[yellow]challenger[/yellow]"
+        console.print(f"promotion       {verdict}: {outcome.reason}")
+    total = outcome.timings.get("total")
+    if total is not None:
+        console.print(f"total           {total:.1f}s")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# registry commands
+
+
+ModelNameOption = Annotated[
+    str | None, typer.Option("--model-name", help="Registered model. Default: $MODEL_NAME, else params.yaml.")
+]
+
+
+@app.command("model-info")
+@_handled
+def model_info(
+    model_name: ModelNameOption = None,
+    alias: Annotated[str, typer.Option("--alias", help="Alias to describe.")] = "champion",
+) -> None:
+    """The version holding an alias (champion by default): run, metrics, lineage, promotion record."""
+    from sentiment_core import registry
+
+    settings = _settings()
+    client = _mlflow_client(settings)
+    name = _model_name(model_name, settings)
+    _require_model(client, name)
+    version = registry.alias_version(client, name, alias)
+    if version is None:
+        raise registry.RegistryError(f"model '{name}' has no '{alias}' alias yet; train with --champion or set-alias")
+    info = next(v for v in registry.list_versions(client, name) if v.version == str(version.version))
+    table = Table(title=f"{name} @{alias}", title_justify="left", show_header=False)
+    table.add_column("field", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    table.add_row("version", info.version)
+    table.add_row("aliases", ", ".join(info.aliases) or "-")
+    table.add_row("run id", info.run_id or "-")
+    table.add_row("created", _when(info.created_at_ms))
+    table.add_row("status", info.status)
+    for metric in ("f1", "accuracy", "precision", "recall", "roc_auc"):
+        value = info.metric(metric)
+        table.add_row(metric, f"{value:.4f}" if value is not None else "-")
+    for key in sorted(info.tags):
+        if key.startswith(("lineage.", "promotion.")) or key == registry.TAG_MODEL_SHA256:
+            table.add_row(key, info.tags[key])
+    console.print(table)
+
+
+@app.command("list-versions")
+@_handled
+def list_versions(model_name: ModelNameOption = None) -> None:
+    """Every version, newest first, with its aliases and key metrics."""
+    from sentiment_core import registry
+
+    settings = _settings()
+    client = _mlflow_client(settings)
+    name = _model_name(model_name, settings)
+    versions = registry.list_versions(client, name)
+    # Fits 80 columns: the decision, run and lineage are in `model-info --alias ...`.
+    table = Table(title=f"{name}: {len(versions)} version(s)", title_justify="left", box=box.SIMPLE_HEAD)
+    for column in ("version", "aliases", "f1", "accuracy", "roc_auc", "created (UTC)"):
+        numeric = column in ("version", "f1", "accuracy", "roc_auc")
+        table.add_column(column, justify="right" if numeric else "left", no_wrap=True)
+    for info in versions:
+        table.add_row(
+            info.version,
+            ", ".join(info.aliases) or "-",
+            *(
+                f"{value:.4f}" if value is not None else "-"
+                for value in map(info.metric, ("f1", "accuracy", "roc_auc"))
+            ),
+            _when(info.created_at_ms, short=True),
+        )
+    console.print(table)
+
+
+@app.command("set-alias")
+@_handled
+def set_alias(
+    version: Annotated[str, typer.Option("--version", help="Version number.")],
+    alias: Annotated[str, typer.Option("--alias", help="Alias to point at it (champion, challenger, ...).")],
+    model_name: ModelNameOption = None,
+) -> None:
+    """Point an alias at a version (moves of champion are kept in the history rollback reads)."""
+    from sentiment_core import registry
+
+    if not version.isdigit():
+        raise TrainerError(f"--version must be a version number, got {version!r}")
+    settings = _settings()
+    client = _mlflow_client(settings)
+    name = _model_name(model_name, settings)
+    _require_model(client, name)
+    before = registry.alias_version(client, name, alias)
+    registry.set_alias(client, name, alias, version)
+    was = f" (was v{before.version})" if before is not None else ""
+    console.print(f"{name}: {alias} -> v{version}{was}")
+
+
+@app.command()
+@_handled
+def rollback(model_name: ModelNameOption = None) -> None:
+    """Move champion back to the version that held it before."""
+    from sentiment_core import registry
+
+    settings = _settings()
+    client = _mlflow_client(settings)
+    name = _model_name(model_name, settings)
+    _require_model(client, name)
+    previous, current = registry.rollback_champion(client, name)
+    console.print(f"{name}: champion v{previous} -> v{current}")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# deploy
+
+
+@app.command()
+@_handled
+def deploy(
+    only: Annotated[
+        str | None, typer.Option("--only", help="Deploy only `local` or `k8s` (default: both).", metavar="local|k8s")
+    ] = None,
+    project_dir: Annotated[
+        Path | None, typer.Option("--project-dir", help="Directory of prefect.yaml. Default: $TRAINER_DIR.")
+    ] = None,
+    update_pools: Annotated[
+        bool, typer.Option("--update-pools", help="Also overwrite existing pools' base job templates.")
+    ] = False,
+) -> None:
+    """Register the deployments of prefect.yaml against PREFECT_API_URL, creating the work pools if missing."""
+    from sentiment_trainer import deployments
+
+    if only not in (None, "local", "k8s"):
+        raise TrainerError(f"--only must be 'local' or 'k8s', got {only!r}")
+    targets: list[deployments.Target] = [only] if only else ["local", "k8s"]  # type: ignore[list-item]
+    settings = _settings()
+    api_url = _prefect_api_url(settings)
+    if not api_url:
+        raise TrainerError("PREFECT_API_URL is not set; deploy registers deployments on a running Prefect server")
+    _probe(api_url.rstrip("/") + "/health", "the Prefect API", "is PREFECT_API_URL right and the server up?")
+    directory = deployments.find_project_dir(project_dir, settings.trainer_dir)
+    with _prefect_api(api_url):
+        with console.status("work pools"):
+            pools = asyncio.run(deployments.ensure_pools(targets, update=update_pools))
+        for pool in pools:
+            console.print(f"work pool {pool.name} ({pool.type}): {pool.action}")
+        with console.status(f"prefect deploy ({directory / deployments.PREFECT_FILE})"):
+            deployments.run_prefect_deploy(directory, targets, api_url)
+        registered = asyncio.run(deployments.read_deployments(targets))
+    for item in registered:
+        console.print(f"deployment {item.name} on {item.work_pool}: {item.id}")

@@ -1,0 +1,215 @@
+"""Register the deployments of prefect.yaml against a Prefect API, with their work pools.
+
+`prefect deploy` (run as a subprocess) stays the one reader of prefect.yaml; this module adds what it does not do:
+create the pools (the Kubernetes one with our base job template), and give the {{ $VARS }} of prefect.yaml defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from sentiment_trainer import FLOW_NAME, K8S_DEPLOYMENT, K8S_POOL, LOCAL_DEPLOYMENT, LOCAL_POOL
+from sentiment_trainer.errors import TrainerError
+
+Target = Literal["local", "k8s"]
+PREFECT_FILE = "prefect.yaml"
+K8S_TEMPLATE_RESOURCE = "k8s/base-job-template.json"
+
+# Defaults of the {{ $VARS }} in prefect.yaml; the environment overrides each one.
+TEMPLATE_ENV_DEFAULTS: dict[str, str] = {
+    "TRAINER_IMAGE": "sentiment-trainer:dev",
+    "TRAINER_IMAGE_PULL_POLICY": "IfNotPresent",
+    "K8S_NAMESPACE": "mlops",
+    "K8S_SERVICE_ACCOUNT": "sentiment-trainer",
+    # The in-cluster MLflow Service of the Helm release, port 5000 (architecture.md).
+    "K8S_MLFLOW_TRACKING_URI": "http://sentiment-mlflow:5000",
+    "TRAINER_CPU_REQUEST": "500m",
+    "TRAINER_CPU_LIMIT": "2",
+    "TRAINER_MEMORY_REQUEST": "1Gi",
+    "TRAINER_MEMORY_LIMIT": "3Gi",
+}
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    name: str
+    type: str
+    deployment: str
+
+    @property
+    def full_deployment_name(self) -> str:
+        return f"{FLOW_NAME}/{self.deployment}"
+
+
+POOLS: dict[Target, PoolSpec] = {
+    "local": PoolSpec(LOCAL_POOL, "process", LOCAL_DEPLOYMENT),
+    "k8s": PoolSpec(K8S_POOL, "kubernetes", K8S_DEPLOYMENT),
+}
+
+
+@dataclass(frozen=True)
+class PoolResult:
+    name: str
+    type: str
+    action: Literal["created", "exists", "updated"]
+
+
+@dataclass(frozen=True)
+class DeploymentResult:
+    name: str
+    id: str
+    work_pool: str
+
+
+def k8s_base_job_template() -> dict[str, Any]:
+    """The `sentiment-k8s` pool's base job template (the Helm chart mounts the same file)."""
+    text = resources.files("sentiment_trainer").joinpath(K8S_TEMPLATE_RESOURCE).read_text()
+    return json.loads(text)
+
+
+def base_job_template(pool_type: str) -> dict[str, Any]:
+    if pool_type == "kubernetes":
+        return k8s_base_job_template()
+    from prefect.workers.process import ProcessWorker
+
+    return ProcessWorker.get_default_base_job_template()
+
+
+def find_project_dir(explicit: Path | None = None, trainer_dir: Path | None = None) -> Path:
+    """The directory of prefect.yaml: --project-dir, else TRAINER_DIR, else this checkout, else the cwd (image)."""
+    package_checkout = Path(__file__).resolve().parents[2]
+    candidates = [path for path in (explicit, trainer_dir) if path is not None]
+    if candidates:
+        chosen = candidates[0].expanduser().resolve()
+        if not (chosen / PREFECT_FILE).is_file():
+            raise TrainerError(f"no {PREFECT_FILE} in {chosen}")
+        return chosen
+    for directory in (package_checkout, Path.cwd().resolve()):
+        if (directory / PREFECT_FILE).is_file():
+            return directory
+    raise TrainerError(f"cannot find {PREFECT_FILE}; run from services/trainer or pass --project-dir / TRAINER_DIR")
+
+
+def template_env(project_dir: Path, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Values for prefect.yaml's {{ $VARS }}: the environment where set, else our defaults."""
+    environ = os.environ if environ is None else environ
+    defaults = {**TEMPLATE_ENV_DEFAULTS, "TRAINER_DIR": str(project_dir)}
+    return {key: environ.get(key) or default for key, default in defaults.items()}
+
+
+async def ensure_pools(targets: Sequence[Target], update: bool = False) -> list[PoolResult]:
+    """Create the pools that are missing. An existing pool keeps its template unless `update` (idempotent)."""
+    from prefect import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
+    from prefect.exceptions import ObjectNotFound
+
+    results: list[PoolResult] = []
+    async with get_client() as client:
+        for target in targets:
+            spec = POOLS[target]
+            template = base_job_template(spec.type)
+            try:
+                existing = await client.read_work_pool(spec.name)
+            except ObjectNotFound:
+                await client.create_work_pool(
+                    WorkPoolCreate(name=spec.name, type=spec.type, base_job_template=template)
+                )
+                results.append(PoolResult(spec.name, spec.type, "created"))
+                continue
+            if existing.type != spec.type:
+                raise TrainerError(
+                    f"work pool '{spec.name}' exists with type '{existing.type}', expected '{spec.type}';"
+                    " delete it or point PREFECT_API_URL elsewhere"
+                )
+            if update and existing.base_job_template != template:
+                await client.update_work_pool(spec.name, WorkPoolUpdate(base_job_template=template))
+                results.append(PoolResult(spec.name, spec.type, "updated"))
+            else:
+                results.append(PoolResult(spec.name, spec.type, "exists"))
+    return results
+
+
+def run_prefect_deploy(
+    project_dir: Path, targets: Sequence[Target], api_url: str, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
+    """`prefect --no-prompt deploy` for the chosen deployments of prefect.yaml, from its directory."""
+    # Bare deployment names: `flow/deployment` patterns are matched against the entrypoint's *function* name
+    # (training_flow), not the flow name, by prefect 3.8's deploy command.
+    names: list[str] = []
+    for target in targets:
+        names += ["--name", POOLS[target].deployment]
+    env = {**os.environ, **template_env(project_dir), "PREFECT_API_URL": api_url}
+    prefect = Path(sys.executable).parent / "prefect"
+    command = [str(prefect) if prefect.is_file() else "prefect", "--no-prompt", "deploy", "--prefect-file"]
+    result = subprocess.run(
+        [*command, str(project_dir / PREFECT_FILE), *names],
+        cwd=project_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if result.returncode != 0:
+        output = (result.stdout + "\n" + result.stderr).strip().splitlines()
+        useful = [line.strip() for line in output if line.strip() and not line.startswith("│")]
+        raise TrainerError(f"prefect deploy failed (exit {result.returncode}): {useful[-1] if useful else 'no output'}")
+    return result
+
+
+async def read_deployments(targets: Sequence[Target]) -> list[DeploymentResult]:
+    from prefect import get_client
+
+    async with get_client() as client:
+        found = []
+        for target in targets:
+            spec = POOLS[target]
+            deployment = await client.read_deployment_by_name(spec.full_deployment_name)
+            found.append(
+                DeploymentResult(spec.full_deployment_name, str(deployment.id), deployment.work_pool_name or "")
+            )
+        return found
+
+
+async def render_k8s_job(
+    job_variables: Mapping[str, Any],
+    base_template: Mapping[str, Any] | None = None,
+    flow_run: Any | None = None,
+    deployment: Any | None = None,
+) -> dict[str, Any]:
+    """The Job manifest the Kubernetes worker would submit for a run: the same two calls prefect-kubernetes makes.
+
+    Needs a Prefect API (block and variable placeholders are resolved through it).
+    """
+    from uuid import uuid4
+
+    from prefect.client.schemas.objects import FlowRun
+    from prefect_kubernetes.worker import KubernetesWorkerJobConfiguration
+
+    template = dict(base_template or k8s_base_job_template())
+    configuration = await KubernetesWorkerJobConfiguration.from_template_and_values(template, dict(job_variables))
+    flow_run = flow_run or FlowRun(id=uuid4(), name="render-preview", flow_id=uuid4())
+    configuration.prepare_for_flow_run(flow_run, deployment=deployment)
+    return configuration.job_manifest
+
+
+# prefect-kubernetes' manifest check insists on these two keys in the *pod* spec, where Kubernetes does not define
+# them; the API server drops unknown fields (field validation "Warn", the default), so the Job it stores lacks them.
+POD_SPEC_FIELDS_DROPPED_BY_API_SERVER = ("parallelism", "completions")
+
+
+def as_stored_by_api_server(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """The manifest without the pod-spec keys the API server prunes: what strict schema validation should see."""
+    stored = json.loads(json.dumps(manifest))
+    pod_spec = stored["spec"]["template"]["spec"]
+    for key in POD_SPEC_FIELDS_DROPPED_BY_API_SERVER:
+        pod_spec.pop(key, None)
+    return stored

@@ -1,0 +1,153 @@
+"""Champion vs challenger, compared fairly, and undoing a run's registry changes when the run fails.
+
+Fair means on the same exam: the current champion is re-scored on the candidate's held-out split. The F1 the
+champion logged when it was trained came from another split (maybe other data) and is never used to decide.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+from sklearn.pipeline import Pipeline
+
+from sentiment_core import registry
+from sentiment_core.evaluation import EvaluationReport
+from sentiment_core.settings import CHAMPION_ALIAS
+from sentiment_trainer.errors import TrainerError
+from sentiment_trainer.scoring import HeldOut
+from sentiment_trainer.steps import versions_of_run
+
+_MISSING = ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND")
+
+
+@dataclass(frozen=True)
+class Champion:
+    version: str
+    pipeline: Pipeline
+    # What the champion logged on its own test split when it was trained: shown for context, never compared.
+    logged_f1: float | None
+    run_id: str | None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    decision: registry.PromotionDecision
+    candidate: EvaluationReport
+    # The champion scored on the candidate's held-out split (None when there is no champion).
+    champion: EvaluationReport | None
+    champion_logged_f1: float | None = None
+
+
+def fetch_champion(client: MlflowClient, model_name: str) -> Champion | None:
+    """The version holding `champion`, loaded (hash-checked, allow-listed types), or None when there is none."""
+    current = registry.alias_version(client, model_name, CHAMPION_ALIAS)
+    if current is None:
+        return None
+    version = str(current.version)
+    try:
+        pipeline = registry.load_version(client, model_name, version)
+    except (registry.RegistryError, ValueError) as error:
+        # Not transient: retrying cannot fix a bad artifact. Fail before anything is registered.
+        raise TrainerError(
+            f"cannot load champion v{version} of '{model_name}' to score it on this run's split: {error};"
+            " point `champion` at a loadable version (set-alias or rollback) and train again"
+        ) from error
+    logged = (current.tags or {}).get(registry.METRIC_TAG_PREFIX + "f1")
+    return Champion(
+        version=version,
+        pipeline=pipeline,
+        logged_f1=float(logged) if logged is not None else None,
+        run_id=current.run_id,
+    )
+
+
+def compare(
+    candidate: EvaluationReport,
+    champion: Champion | None,
+    held_out: HeldOut,
+    min_improvement: float,
+) -> Comparison:
+    """Score the champion on the candidate's held-out split, then let the library decide on the two F1s."""
+    if champion is None:
+        return Comparison(registry.decide_promotion(candidate.f1, None, min_improvement), candidate, None)
+    champion_report = held_out.score(champion.pipeline)
+    decision = registry.decide_promotion(candidate.f1, champion_report.f1, min_improvement, champion.version)
+    return Comparison(decision, candidate, champion_report, champion.logged_f1)
+
+
+def promote_candidate(
+    client: MlflowClient,
+    model_name: str,
+    version: str,
+    candidate: EvaluationReport,
+    held_out: HeldOut,
+    champion: Champion | None,
+    min_improvement: float,
+) -> Comparison:
+    """Compare, record the decision on the version, move `champion` or `challenger`.
+
+    The champion was fetched while the candidate trained; if another run moved the alias since, compare with the
+    version that holds it now. (An alias already on `version` means an earlier attempt of this step got that far.)
+    """
+    current = registry.alias_version(client, model_name, CHAMPION_ALIAS)
+    current_version = str(current.version) if current is not None else None
+    fetched_version = champion.version if champion is not None else None
+    if current_version not in (fetched_version, version):
+        champion = fetch_champion(client, model_name)
+    comparison = compare(candidate, champion, held_out, min_improvement)
+    registry.promote(client, model_name, version, comparison.decision)
+    return comparison
+
+
+@dataclass(frozen=True)
+class RegistrySnapshot:
+    """The registry state a run may change, taken before it registers anything."""
+
+    model_existed: bool
+    aliases: dict[str, str]
+
+
+def snapshot_registry(client: MlflowClient, model_name: str) -> RegistrySnapshot:
+    try:
+        model = client.get_registered_model(model_name)
+    except MlflowException as error:
+        if error.error_code in _MISSING:
+            return RegistrySnapshot(model_existed=False, aliases={})
+        raise
+    return RegistrySnapshot(
+        model_existed=True, aliases={alias: str(version) for alias, version in (model.aliases or {}).items()}
+    )
+
+
+def undo_registration(client: MlflowClient, model_name: str, run_id: str, snapshot: RegistrySnapshot) -> list[str]:
+    """Delete the versions `run_id` registered and give back the aliases they took. Returns the deleted versions.
+
+    Only our own changes are undone: an alias pointing at another version is left alone, even if it moved since the
+    snapshot (another run may have moved it).
+    """
+    ours = versions_of_run(client, model_name, run_id)
+    if not ours:
+        return []
+    model = client.get_registered_model(model_name)
+    for alias, version in (model.aliases or {}).items():
+        if str(version) not in ours:
+            continue
+        previous = snapshot.aliases.get(alias)
+        if previous is not None and previous not in ours:
+            client.set_registered_model_alias(model_name, alias, previous)
+        else:
+            client.delete_registered_model_alias(model_name, alias)
+    history = registry.champion_history(client, model_name)
+    kept = [version for version in history if version not in ours]
+    if kept != history:
+        if kept:
+            client.set_registered_model_tag(model_name, registry.TAG_CHAMPION_HISTORY, ",".join(kept))
+        else:
+            client.delete_registered_model_tag(model_name, registry.TAG_CHAMPION_HISTORY)
+    for version in ours:
+        client.delete_model_version(model_name, version)
+    if not snapshot.model_existed and not client.search_model_versions(f"name='{model_name}'"):
+        client.delete_registered_model(model_name)
+    return ours

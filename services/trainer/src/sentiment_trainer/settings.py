@@ -1,0 +1,33 @@
+"""The trainer's settings: the library's MLflow settings plus what only the trainer reads, all from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+
+from sentiment_core.settings import MlflowSettings
+
+
+class TrainerSettings(MlflowSettings):
+    """`MLFLOW_TRACKING_URI`, `MODEL_NAME`, `MLFLOW_EXPERIMENT_NAME` (inherited) and the trainer's own variables."""
+
+    # params.yaml to read when none is given on the command line; unset = look for params.yaml upwards from the cwd.
+    params_file: Path | None = Field(default=None, validation_alias="PARAMS_FILE")
+    # `prepare --source` default: a local dataset file instead of downloading the official archive.
+    data_source: Path | None = Field(default=None, validation_alias="DATA_SOURCE")
+    # Directory holding prefect.yaml; the `local` deployment's working directory.
+    trainer_dir: Path | None = Field(default=None, validation_alias="TRAINER_DIR")
+    prefect_api_url: str | None = Field(default=None, validation_alias="PREFECT_API_URL")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        default="INFO", validation_alias="LOG_LEVEL"
+    )
+    log_format: Literal["text", "json"] = Field(default="text", validation_alias="LOG_FORMAT")
+
+    def from_environment(self, field: str) -> bool:
+        """True when `field` was set by an environment variable rather than left at its default.
+
+        Precedence needs it: an explicit MODEL_NAME beats params.yaml, the library default does not.
+        """
+        return field in self.model_fields_set

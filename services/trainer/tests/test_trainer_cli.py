@@ -1,0 +1,155 @@
+"""The `sentiment-trainer` CLI: the happy path on real servers; error paths are one line, exit != 0, no traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from sentiment_local.process import free_port
+from sentiment_trainer.cli import app
+
+runner = CliRunner()
+
+
+def _invoke(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def _assert_one_line_error(code: int, stdout: str, stderr: str, expected: str) -> None:
+    assert code != 0
+    assert "Traceback" not in stdout + stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("error: "), lines[0]
+    assert expected in lines[0], lines[0]
+
+
+@pytest.mark.slow
+def test_train_then_inspect_move_and_roll_back(
+    trainer_data: Path, tracking_uri: str, prefect_api: str, model_name: str
+) -> None:
+    common = ["--data", str(trainer_data), "--model-name", model_name, "--experiment", model_name]
+    code, out, err = _invoke("train", "--champion", *common, "--param", "n_features=4096", "-p", "ngram_max=1")
+    assert code == 0, out + err
+    assert "model version" in out
+    assert f"{model_name} v1" in out
+    assert "promoted to champion" in out
+    assert "no champion yet" in out
+    for metric in ("accuracy", "f1", "precision", "recall", "roc_auc"):
+        assert metric in out
+
+    # Without --champion: registered, no alias moves.
+    code, out, err = _invoke("train", *common, "--param", "n_features=2048", "-p", "ngram_max=1")
+    assert code == 0, out + err
+    assert f"{model_name} v2" in out
+    assert "aliases unchanged" in out
+
+    code, out, err = _invoke("model-info", "--model-name", model_name)
+    assert code == 0, err
+    assert f"{model_name} @champion" in out
+    for field in ("run id", "lineage.dataset_fingerprint", "lineage.git_commit", "model.sha256", "promotion.decision"):
+        assert field in out, field
+
+    code, out, err = _invoke("set-alias", "--version", "2", "--alias", "champion", "--model-name", model_name)
+    assert code == 0, err
+    assert "champion -> v2 (was v1)" in out
+
+    code, out, err = _invoke("list-versions", "--model-name", model_name)
+    assert code == 0, err
+    rows = {line.split()[0]: line for line in out.splitlines() if line.strip()[:1].isdigit()}
+    assert "champion" in rows["2"]
+    assert "champion" not in rows["1"]
+
+    code, out, err = _invoke("rollback", "--model-name", model_name)
+    assert code == 0, err
+    assert "champion v2 -> v1" in out
+
+
+@pytest.mark.slow
+def test_registry_errors_are_one_line(tracking_uri: str, model_name: str) -> None:
+    _assert_one_line_error(
+        *_invoke("model-info", "--model-name", model_name), f"no registered model named '{model_name}'"
+    )
+    _assert_one_line_error(*_invoke("list-versions", "--model-name", model_name), "no registered model named")
+    _assert_one_line_error(
+        *_invoke("set-alias", "--version", "3", "--alias", "champion", "--model-name", model_name),
+        "no registered model named",
+    )
+    _assert_one_line_error(*_invoke("rollback", "--model-name", model_name), "no registered model named")
+    _assert_one_line_error(*_invoke("set-alias", "--version", "x", "--alias", "champion"), "must be a version number")
+
+
+@pytest.mark.slow
+def test_missing_version_and_alias_are_one_line(
+    trainer_data: Path, tracking_uri: str, prefect_api: str, model_name: str
+) -> None:
+    from sentiment_trainer.flow import training_flow
+
+    training_flow(
+        data_path=str(trainer_data), overrides={"n_features": 1024}, model_name=model_name, experiment_name=model_name
+    )
+    _assert_one_line_error(
+        *_invoke("set-alias", "--version", "42", "--alias", "champion", "--model-name", model_name),
+        f"model '{model_name}' has no version 42",
+    )
+    _assert_one_line_error(*_invoke("model-info", "--model-name", model_name), "has no 'champion' alias yet")
+    _assert_one_line_error(*_invoke("rollback", "--model-name", model_name), "no champion to roll back")
+
+
+def test_unreachable_mlflow_answers_fast_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    uri = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    for command in (["model-info"], ["list-versions"], ["rollback"], ["set-alias", "--version", "1", "--alias", "a"]):
+        started = time.monotonic()
+        _assert_one_line_error(*_invoke(*command, "--model-name", "m"), f"cannot reach MLflow at {uri}")
+        assert time.monotonic() - started < 10, command
+
+
+def test_train_and_prepare_input_errors_are_one_line(tmp_path: Path, one_class_data: Path) -> None:
+    _assert_one_line_error(*_invoke("train", "--data", str(tmp_path / "missing.csv")), "dataset not found")
+    _assert_one_line_error(*_invoke("train", "--param", "C"), "--param expects key=value")
+    _assert_one_line_error(*_invoke("train", "--param", "nonsense=1"), "unknown model parameter")
+    _assert_one_line_error(*_invoke("prepare", "--source", str(tmp_path / "none.csv")), "source file not found")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("text,label\nfine,1\n,0\n")
+    _assert_one_line_error(
+        *_invoke("prepare", "--source", str(bad), "--output", str(tmp_path / "out.csv.gz")), "row 2: text is missing"
+    )
+
+
+def test_train_with_unreachable_mlflow_fails_before_training(
+    trainer_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
+    _assert_one_line_error(*_invoke("train", "--data", str(trainer_data)), "cannot reach MLflow")
+
+
+def test_prepare_writes_a_sample(trainer_data: Path, tmp_path: Path) -> None:
+    output = tmp_path / "data" / "reviews.csv.gz"
+    code, out, err = _invoke("prepare", "--source", str(trainer_data), "--output", str(output), "--sample-size", "500")
+    assert code == 0, err
+    assert output.is_file()
+    assert "500" in out
+    assert "fingerprint" in out
+
+
+def test_module_entry_point_errors_without_traceback(tmp_path: Path) -> None:
+    """`python -m sentiment_trainer` in a real process: stderr is the one line, nothing else."""
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}"}
+    result = subprocess.run(
+        [sys.executable, "-m", "sentiment_trainer", "list-versions", "--model-name", "m"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=120,
+        check=False,
+    )
+    _assert_one_line_error(result.returncode, result.stdout, result.stderr, "cannot reach MLflow")
