@@ -137,6 +137,15 @@ class LoadGenerator:
         summary = self.record(url, files, connections, duration, record=False)["summary"]
         return {"connections": connections, **summary}
 
+    def best_of(
+        self, repeats: int, url: str, name: str, bodies: Sequence[str], connections: int, duration: float
+    ) -> dict[str, Any]:
+        """The run with the highest rate out of `repeats` (this machine is shared: the best run is the one least
+        disturbed by other work); every run's rate and p99 are kept next to it."""
+        runs = [self.run(url, name, bodies, connections, duration) for _ in range(repeats)]
+        best = max(runs, key=lambda run: run["rps"])
+        return {**best, "runs": [{"rps": round(r["rps"], 1), "p99_ms": r["p99_ms"]} for r in runs]}
+
     def record(self, url: str, bodies_file: Path, connections: int, duration: float, record: bool) -> dict[str, Any]:
         out = self.work / f"loadgen-{time.time_ns()}.json"
         argv = [
@@ -196,22 +205,27 @@ def timed_rate(call: Callable[[int], int], seconds: float) -> float:
     return count / (time.perf_counter() - started)
 
 
-def in_process(pipeline: Any, texts: list[str], server_core: int, batch_size: int, seconds: float) -> dict[str, Any]:
-    """The bare pipeline on plain lists of strings, pinned to the server core."""
+def in_process(
+    pipeline: Any, texts: list[str], server_core: int, batch_size: int, seconds: float, repeats: int
+) -> dict[str, Any]:
+    """The bare pipeline on plain lists of strings, pinned to the server core; best of `repeats` rounds."""
     previous = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {server_core})
+    single = 0.0
+    batches: dict[str, float] = {}
     try:
         for text in texts[:50]:
             pipeline.predict_proba([text])
-        single = timed_rate(lambda i: len(pipeline.predict_proba([texts[i % len(texts)]])), seconds)
-        batches = {}
-        for size in sorted({32, batch_size, 256}):
+        for _ in range(repeats):
+            rate = timed_rate(lambda i: len(pipeline.predict_proba([texts[i % len(texts)]])), seconds)
+            single = max(single, rate)
+            for size in sorted({32, batch_size, 256}):
 
-            def call(i: int, size: int = size) -> int:
-                start = (i * size) % (len(texts) - size)
-                return len(pipeline.predict_proba(texts[start : start + size]))
+                def call(i: int, size: int = size) -> int:
+                    start = (i * size) % (len(texts) - size)
+                    return len(pipeline.predict_proba(texts[start : start + size]))
 
-            batches[str(size)] = timed_rate(call, seconds)
+                batches[str(size)] = max(batches.get(str(size), 0.0), timed_rate(call, seconds))
     finally:
         os.sched_setaffinity(0, previous)
     return {
@@ -319,7 +333,8 @@ def main() -> None:
     parser.add_argument("--param", action="append", default=[], help="model override key=value (repeatable)")
     parser.add_argument("--train-rows", type=int, default=10_000)
     parser.add_argument("--texts", type=int, default=1000, help="real held-out reviews used as request bodies")
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per load run")
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds per load run")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per measurement; the best is reported")
     parser.add_argument("--batch-size", type=int, default=64, help="texts per /predict/batch request")
     parser.add_argument("--swap-moves", type=int, default=10)
     parser.add_argument("--swap-interval", type=float, default=5.0)
@@ -351,6 +366,8 @@ def main() -> None:
         "model": {"config": config.to_dict(), "train_rows": args.train_rows},
         "load_generator": None,
         "pinning": {"servers": args.server_core, "load_generator": args.client_core},
+        "method": f"best of {args.repeats} runs of {args.duration:.0f}s per figure (in-process: best of"
+        f" {args.repeats} rounds of 3s), on real held-out reviews",
     }
     try:
         # Data: train on part of the training split, requests are held-out reviews.
@@ -397,7 +414,7 @@ def main() -> None:
         served_pipeline = registry.load_version(client, MODEL_NAME, versions[0])
         log("(a) in-process reference …")
         results["in_process"] = reference = in_process(
-            served_pipeline, texts, args.server_core, args.batch_size, seconds=min(args.duration, 8.0)
+            served_pipeline, texts, args.server_core, args.batch_size, seconds=3.0, repeats=args.repeats
         )
         del served_pipeline
         log(f"    single {reference['single_calls_per_s']:.0f} calls/s, batch {reference['batch_docs_per_s']}")
@@ -432,7 +449,9 @@ def main() -> None:
         results["predict"] = {}
         for connections in (1, 8, 32):
             log(f"(b) /predict at {connections} connections …")
-            figures = load.run(f"{base}/predict", "predict", predict_bodies, connections, args.duration)
+            figures = load.best_of(
+                args.repeats, f"{base}/predict", "predict", predict_bodies, connections, args.duration
+            )
             results["predict"][str(connections)] = figures
             log(f"    {figures['rps']:.0f} req/s, p50 {figures['p50_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms")
         metrics_text = httpx.get(f"{base}/metrics", timeout=10).text
@@ -440,7 +459,7 @@ def main() -> None:
 
         # (d) /predict/batch
         log(f"(d) /predict/batch ({args.batch_size} texts per request) …")
-        figures = load.run(f"{base}/predict/batch", "batch", batch_bodies, 2, args.duration)
+        figures = load.best_of(args.repeats, f"{base}/predict/batch", "batch", batch_bodies, 2, args.duration)
         figures["docs_per_s"] = figures["rps"] * args.batch_size
         results["predict_batch"] = figures
         log(f"    {figures['docs_per_s']:.0f} docs/s")
@@ -505,7 +524,9 @@ def main() -> None:
             load.run(f"{serve_base}/invocations", "serve", serve_bodies, 8, 3)  # warm-up
             results["mlflow_models_serve"] = {}
             for connections in (1, 8):
-                figures = load.run(f"{serve_base}/invocations", "serve", serve_bodies, connections, args.duration)
+                figures = load.best_of(
+                    args.repeats, f"{serve_base}/invocations", "serve", serve_bodies, connections, args.duration
+                )
                 results["mlflow_models_serve"][str(connections)] = figures
                 log(f"    {connections} conn: {figures['rps']:.0f} req/s, p99 {figures['p99_ms']:.1f} ms")
             results["rss_mb"]["mlflow_models_serve"] = rss_mb(reference_server.pid)

@@ -6,6 +6,7 @@ token or webhook secret, so those operations must answer their documented 403, n
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -39,7 +40,14 @@ def fuzz_service(
     server = start_inference(
         tmp_path_factory.mktemp("inference-fuzz"),
         shared_registry.tracking_uri,
-        env={**BASE_ENV, "MODEL_NAME": model_name, "WORKERS": "2", "ADMIN_TOKEN": "", "WEBHOOK_SECRET": ""},
+        env={
+            **BASE_ENV,
+            "MODEL_NAME": model_name,
+            "WORKERS": "2",
+            "ADMIN_TOKEN": "",
+            "WEBHOOK_SECRET": "",
+            "LOG_FORMAT": "json",
+        },
     )
     try:
         # New connection per probe, so both workers get asked; both must have loaded the champion.
@@ -83,3 +91,15 @@ def test_no_input_makes_the_service_fail(fuzz_service: HttpServer) -> None:
     assert not [status for status in statuses if status >= 500]
     assert statuses[200] > 0
     assert statuses[422] > 0
+
+
+def test_json_logs_from_every_worker(fuzz_service: HttpServer) -> None:
+    """LOG_FORMAT=json: one JSON object per line, swaps logged as structured events by both workers."""
+    entries = []
+    for line in fuzz_service.process.log_path.read_text().splitlines():
+        if line.startswith("{"):
+            entries.append(json.loads(line))
+    swaps = [entry for entry in entries if entry.get("event") == "model_swapped"]
+    assert len(swaps) >= 2, entries[-10:]
+    assert {"ts", "level", "logger", "message", "version"} <= set(swaps[0])
+    assert any(entry["logger"].startswith("uvicorn") for entry in entries)
