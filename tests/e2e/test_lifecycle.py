@@ -7,7 +7,6 @@ v1 again -> a deliberately worse run -> not promoted, the API unchanged.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import threading
@@ -30,6 +29,7 @@ from sentiment_local.servers import (
     HttpServer,
     Minio,
     prefect_env,
+    run_training_deployment,
     start_inference,
     start_prefect_worker,
 )
@@ -76,28 +76,10 @@ class Platform:
     env: dict[str, str]
 
     def train_through_prefect(self, overrides: dict[str, object]) -> None:
-        result = subprocess.run(
-            [
-                str(BIN / "prefect"),
-                "deployment",
-                "run",
-                "sentiment-training/local",
-                "--param",
-                "set_champion=true",
-                "--param",
-                f"data_path={json.dumps(str(self.data))}",
-                "--param",
-                f"model_name={json.dumps(self.model_name)}",
-                "--param",
-                f"overrides={json.dumps(overrides)}",
-                "--watch",
-                "--watch-timeout",
-                "600",
-            ],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=660,
+        result = run_training_deployment(
+            self.env,
+            {"set_champion": True, "data_path": str(self.data), "model_name": self.model_name, "overrides": overrides},
+            timeout=600,
         )
         assert result.returncode == 0, (
             f"flow run failed:\n{result.stdout}\n{result.stderr}\nworker log:\n{tail(self.worker.log_path, 80)}"

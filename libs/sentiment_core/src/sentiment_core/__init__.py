@@ -1,69 +1,57 @@
 """sentiment_core: the ML library shared by the trainer and the inference service.
 
-The MLflow helpers live in `sentiment_core.registry` (imported on demand so the rest stays light).
+Names are imported on first use (PEP 562), so `import sentiment_core.settings` does not pay for pandas and
+scikit-learn. The MLflow helpers live in `sentiment_core.registry`.
 """
 
-from sentiment_core.data import (
-    DatasetError,
-    DatasetSplit,
-    DatasetSummary,
-    deduplicate,
-    fingerprint,
-    load_dataset,
-    sample_stratified,
-    split_dataset,
-    summarize,
-    validate_dataset,
-)
-from sentiment_core.evaluation import EvaluationReport, evaluate
-from sentiment_core.model import (
-    LABELS,
-    TRUSTED_TYPES,
-    ModelConfig,
-    build_pipeline,
-    load_pipeline,
-    save_pipeline,
-)
-from sentiment_core.params import DataParams, PromotionParams, TrainingParams, load_params
-from sentiment_core.settings import (
-    CHALLENGER_ALIAS,
-    CHAMPION_ALIAS,
-    DEFAULT_EXPERIMENT_NAME,
-    DEFAULT_MODEL_NAME,
-    MlflowSettings,
-    S3Settings,
-)
-from sentiment_core.text import TextCleaner, clean_text
+from __future__ import annotations
 
-__all__ = [
-    "CHALLENGER_ALIAS",
-    "CHAMPION_ALIAS",
-    "DEFAULT_EXPERIMENT_NAME",
-    "DEFAULT_MODEL_NAME",
-    "LABELS",
-    "TRUSTED_TYPES",
-    "DataParams",
-    "DatasetError",
-    "DatasetSplit",
-    "DatasetSummary",
-    "EvaluationReport",
-    "MlflowSettings",
-    "ModelConfig",
-    "PromotionParams",
-    "S3Settings",
-    "TextCleaner",
-    "TrainingParams",
-    "build_pipeline",
-    "clean_text",
-    "deduplicate",
-    "evaluate",
-    "fingerprint",
-    "load_dataset",
-    "load_params",
-    "load_pipeline",
-    "sample_stratified",
-    "save_pipeline",
-    "split_dataset",
-    "summarize",
-    "validate_dataset",
-]
+import importlib
+from typing import Any
+
+# Public name -> the module that defines it.
+_EXPORTS: dict[str, str] = {
+    "DatasetError": "data",
+    "DatasetSplit": "data",
+    "DatasetSummary": "data",
+    "deduplicate": "data",
+    "fingerprint": "data",
+    "load_dataset": "data",
+    "sample_stratified": "data",
+    "split_dataset": "data",
+    "summarize": "data",
+    "validate_dataset": "data",
+    "EvaluationReport": "evaluation",
+    "evaluate": "evaluation",
+    "LABELS": "model",
+    "TRUSTED_TYPES": "model",
+    "ModelConfig": "model",
+    "build_pipeline": "model",
+    "load_pipeline": "model",
+    "save_pipeline": "model",
+    "DataParams": "params",
+    "PromotionParams": "params",
+    "TrainingParams": "params",
+    "load_params": "params",
+    "CHALLENGER_ALIAS": "settings",
+    "CHAMPION_ALIAS": "settings",
+    "DEFAULT_EXPERIMENT_NAME": "settings",
+    "DEFAULT_MODEL_NAME": "settings",
+    "MlflowSettings": "settings",
+    "S3Settings": "settings",
+    "TextCleaner": "text",
+    "clean_text": "text",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sentiment_core' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"sentiment_core.{module}"), name)
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -28,6 +28,7 @@ from sentiment_local.servers import (
     PREFECT_DATABASE,
     HttpServer,
     prefect_env,
+    run_training_deployment,
     start_inference,
     start_minio,
     start_mlflow,
@@ -182,22 +183,8 @@ class Demo:
             say("a champion exists already: skipping training (retrain with the command printed below)")
             return
         say("training: a flow run of sentiment-training/local, promoting the first model to champion")
-        result = subprocess.run(
-            [
-                executable("prefect"),
-                "deployment",
-                "run",
-                "sentiment-training/local",
-                "--param",
-                "set_champion=true",
-                "--param",
-                f"data_path={json.dumps(str(self.config.data_path))}",
-                "--watch",
-                "--watch-timeout",
-                "1800",
-            ],
-            env={**os.environ, **env},
-            check=False,
+        result = run_training_deployment(
+            env, {"set_champion": True, "data_path": str(self.config.data_path)}, timeout=1800, capture=False
         )
         if result.returncode != 0 or champion_version(mlflow.url) is None:
             raise ServerError(f"the training flow run did not produce a champion; worker log: {worker.log_path}")

@@ -112,6 +112,8 @@ class ManagedProcess:
             if ready():
                 return
             time.sleep(0.25)
+        # Do not leave a half-started server behind: the caller gets the error, not an orphan.
+        self.stop()
         raise ServerError(
             f"{self.name} was not {what} after {timeout:.0f}s; log: {self.log_path}\n{tail(self.log_path)}"
         )

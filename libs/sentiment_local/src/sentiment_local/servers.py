@@ -5,8 +5,10 @@ Used by `make demo` and by the test fixtures, so both run exactly the same comma
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +24,7 @@ DVC_BUCKET = "dvc"
 MLFLOW_DATABASE = "mlflow"
 PREFECT_DATABASE = "prefect"
 LOCAL_POOL = "sentiment-local"
+TRAINING_DEPLOYMENT = "sentiment-training/local"
 
 
 @dataclass
@@ -309,3 +312,19 @@ def ensure_server_binaries() -> None:
             missing.append(name)
     if missing:
         raise ServerError(f"missing programs: {', '.join(missing)}; run `make tools install`")
+
+
+def run_training_deployment(
+    env: Mapping[str, str], parameters: Mapping[str, object], timeout: float = 1800, capture: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """`prefect deployment run sentiment-training/local --watch` with JSON parameters; returns its outcome.
+
+    With capture=False the run's progress goes straight to the terminal (the demo shows it as it happens).
+    """
+    argv = [executable("prefect"), "deployment", "run", TRAINING_DEPLOYMENT]
+    for name, value in parameters.items():
+        argv += ["--param", f"{name}={json.dumps(value)}"]
+    argv += ["--watch", "--watch-timeout", str(int(timeout))]
+    return subprocess.run(
+        argv, env={**os.environ, **env}, capture_output=capture, text=True, timeout=timeout + 60, check=False
+    )
