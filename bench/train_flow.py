@@ -155,15 +155,17 @@ def main() -> int:
             bare.append(bare_fit_evaluate(split.train, split.test, params.model))
             print(f"round {round_number}: bare fit+evaluate {bare[-1]['total']:.2f}s", flush=True)
             flows.append(flow_run(args.data))
+            stages = ", ".join(f"{stage} {seconds:.2f}" for stage, seconds in flows[-1]["stages"].items())
             print(
                 f"round {round_number}: flow {flows[-1]['total']:.2f}s"
-                f" ({'cold, no champion' if round_number == 1 else 'champion re-scored'})",
+                f" ({'cold, no champion' if round_number == 1 else 'champion re-scored'}): {stages},"
+                f" orchestration {flows[-1]['orchestration']:.2f}",
                 flush=True,
             )
         # Send the last run logs to the Prefect API before its server stops.
         from prefect.logging.handlers import APILogHandler
 
-        APILogHandler.flush()
+        APILogHandler().flush()
 
     bare_median = statistics.median(run["total"] for run in bare)
     steady = flows[1:]

@@ -103,6 +103,15 @@ def test_missing_version_and_alias_are_one_line(
     _assert_one_line_error(*_invoke("rollback", "--model-name", model_name), "no champion to roll back")
 
 
+@pytest.mark.slow
+def test_a_failing_flow_run_is_one_line(one_class_data: Path, tracking_uri: str, prefect_api: str) -> None:
+    """The flow fails in load-data: the CLI says why in one line; Prefect's traceback goes to its API, not here."""
+    _assert_one_line_error(
+        *_invoke("train", "--champion", "--data", str(one_class_data), "--model-name", "m", "--experiment", "m"),
+        "both classes are needed",
+    )
+
+
 def test_unreachable_mlflow_answers_fast_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     uri = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)

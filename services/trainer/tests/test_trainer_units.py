@@ -221,6 +221,20 @@ def test_transient_errors_are_retried_and_bad_inputs_are_not() -> None:
     assert not is_transient(FileNotFoundError(2, "missing"))
 
 
+def test_io_tasks_retry_only_transient_errors() -> None:
+    from prefect.states import Failed
+
+    from sentiment_trainer import flow
+
+    for task in (flow.load_data, flow.fetch_champion, flow.log_mlflow, flow.register_model, flow.promote_champion):
+        assert task.retries == 3, task.name
+        assert task.retry_condition_fn is flow._retry_if_transient, task.name
+    for task in (flow.split_data, flow.train_model, flow.evaluate_model):
+        assert task.retries == 0, task.name
+    assert flow._retry_if_transient(flow.log_mlflow, None, Failed(data=ConnectionResetError()))  # type: ignore[arg-type]
+    assert not flow._retry_if_transient(flow.log_mlflow, None, Failed(data=ValueError("bad")))  # type: ignore[arg-type]
+
+
 def test_errors_read_as_one_line() -> None:
     down = MlflowException("API request to http://h:5000/api failed with exception\nMax retries exceeded with url")
     assert one_line(down, "http://h:5000") == "cannot reach MLflow at http://h:5000 (connection failed)"

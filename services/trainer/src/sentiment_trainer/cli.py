@@ -63,6 +63,7 @@ _state = _State()
 # Registry commands answer in seconds even when MLflow is down; training tolerates a little more (its tasks retry).
 _QUICK_MLFLOW = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
 _TRAINING_MLFLOW = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "120"}
+_MLFLOW_QUIET = {"MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
 _PROBE_TIMEOUT = 5.0
 
 
@@ -78,7 +79,8 @@ def _handled(command: F) -> F:
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return command(*args, **kwargs)
+            with _scoped_environ():
+                return command(*args, **kwargs)
         except (typer.Exit, typer.Abort, click.ClickException):
             raise
         except KeyboardInterrupt:
@@ -91,6 +93,21 @@ def _handled(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+@contextmanager
+def _scoped_environ() -> Iterator[None]:
+    """Environment defaults set for one command (MLflow retries, ...) are undone after it: the CLI also runs
+    in-process (tests, notebooks), where a later flow must not inherit "no retries"."""
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        for key in set(os.environ) - set(saved):
+            del os.environ[key]
+        for key, value in saved.items():
+            if os.environ.get(key) != value:
+                os.environ[key] = value
+
+
 @app.callback()
 def _main(
     debug: Annotated[
@@ -98,8 +115,6 @@ def _main(
     ] = False,
 ) -> None:
     _state.debug = debug
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 def main() -> None:
@@ -120,7 +135,8 @@ def _settings() -> TrainerSettings:
 
 
 def _mlflow_env(values: dict[str, str]) -> None:
-    for key, value in values.items():
+    """Defaults only: an operator's MLFLOW_HTTP_REQUEST_* wins. Scoped to the command by `_handled`."""
+    for key, value in {**_MLFLOW_QUIET, **values}.items():
         os.environ.setdefault(key, value)
 
 
@@ -202,7 +218,8 @@ def _prefect_api(api_url: str | None) -> Iterator[None]:
 
 @contextmanager
 def _quiet_console_logs(verbose: bool) -> Iterator[None]:
-    """Keep the terminal for the progress bar: console handlers show warnings only (the API still gets every log)."""
+    """Keep the terminal for the progress bar and the one-line error: console handlers show nothing but critical
+    records (Prefect logs a failed task with its traceback); the Prefect API still gets every log."""
     if verbose:
         yield
         return
@@ -211,7 +228,7 @@ def _quiet_console_logs(verbose: bool) -> Iterator[None]:
     mlflow_logger = logging.getLogger("mlflow")
     mlflow_level = mlflow_logger.level
     for handler in handlers:
-        handler.setLevel(max(handler.level, logging.WARNING))
+        handler.setLevel(max(handler.level, logging.CRITICAL))
     # MLflow logs through its own handler; its warnings here (no pip in a uv venv) are not actionable.
     mlflow_logger.setLevel(logging.ERROR)
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
@@ -322,7 +339,9 @@ def train(
     params_file: Annotated[Path | None, typer.Option("--params", help="params.yaml to read.")] = None,
     experiment: Annotated[str | None, typer.Option("--experiment", help="MLflow experiment.")] = None,
     model_name: Annotated[str | None, typer.Option("--model-name", help="Registered model.")] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show Prefect's and MLflow's logs too.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show Prefect's and MLflow's logs (and tracebacks) too.")
+    ] = False,
 ) -> None:
     """Run the `sentiment-training` flow in this process; print the run, metrics, version and promotion decision."""
     from sentiment_trainer.params import parse_overrides, resolve_run_config

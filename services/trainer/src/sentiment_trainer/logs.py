@@ -35,7 +35,9 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     for name in _OURS:
         logging.getLogger(name).setLevel(level)
     # MLflow's INFO lines (uv detection, "Created version") are noise next to the task logs; keep its warnings.
-    logging.getLogger("mlflow").setLevel(max(logging.getLevelName(level), logging.WARNING))
+    # Only ever raised here: a caller that silenced MLflow further (the CLI's progress view) keeps it silent.
+    mlflow_logger = logging.getLogger("mlflow")
+    mlflow_logger.setLevel(max(logging.getLevelName(level), logging.WARNING, mlflow_logger.level))
     # tqdm bars from artifact downloads would be written into the run's log line by line.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     if fmt == "json":
