@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -36,8 +37,23 @@ def test_train_then_inspect_move_and_roll_back(
     trainer_data: Path, tracking_uri: str, prefect_api: str, model_name: str
 ) -> None:
     common = ["--data", str(trainer_data), "--model-name", model_name, "--experiment", model_name]
-    code, out, err = _invoke("train", "--champion", *common, "--param", "n_features=4096", "-p", "ngram_max=1")
+    metrics_file = trainer_data.parent / "reports" / f"{model_name}.json"
+    code, out, err = _invoke(
+        "train",
+        "--champion",
+        *common,
+        "--param",
+        "n_features=4096",
+        "-p",
+        "ngram_max=1",
+        "--metrics-out",
+        str(metrics_file),
+    )
     assert code == 0, out + err
+    written = json.loads(metrics_file.read_text())
+    assert written["version"] == "1"
+    assert written["alias"] == "champion"
+    assert 0.5 < written["f1"] <= 1.0
     assert "model version" in out
     assert f"{model_name} v1" in out
     assert "promoted to champion" in out

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -342,6 +343,10 @@ def train(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Show Prefect's and MLflow's logs (and tracebacks) too.")
     ] = False,
+    metrics_out: Annotated[
+        Path | None,
+        typer.Option("--metrics-out", help="Also write the held-out metrics, version and decision as JSON (DVC)."),
+    ] = None,
 ) -> None:
     """Run the `sentiment-training` flow in this process; print the run, metrics, version and promotion decision."""
     from sentiment_trainer.params import parse_overrides, resolve_run_config
@@ -412,6 +417,22 @@ def train(
             )
         progress.update(bar, description="done")
     _print_outcome(outcome)
+    if metrics_out:
+        _write_metrics(outcome, metrics_out)
+
+
+def _write_metrics(outcome: TrainingOutcome, path: Path) -> None:
+    """The file `dvc metrics show` reads: this run's held-out metrics and what became of its version."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    summary = {
+        **outcome.metrics,
+        "version": outcome.version,
+        "run_id": outcome.run_id,
+        "alias": outcome.alias,
+        "promoted": outcome.promoted,
+    }
+    path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    console.print(f"metrics written to {path}")
 
 
 def _print_outcome(outcome: TrainingOutcome) -> None:
