@@ -404,7 +404,7 @@ def main() -> None:
                 input_example=texts[:2],
             )
             for _ in range(2 if name == "A" else 1):
-                versions.append(str(registry.register_version(client, MODEL_NAME, logged, report, lineage).version))
+                versions.append(str(registry.register_version(MODEL_NAME, logged, report, lineage).version))
         versions = sorted(versions, key=int)  # v1 = A, v2 = A again (re-registered), v3 = B
         registry.set_alias(client, MODEL_NAME, CHAMPION_ALIAS, versions[0])
         results["model"]["versions"] = versions

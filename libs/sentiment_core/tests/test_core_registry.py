@@ -55,7 +55,7 @@ def _register(model_name: str, c: float = 1.0) -> str:
         lineage=lineage,
         input_example=TEXTS[:2],
     )
-    version = registry.register_version(MlflowClient(), model_name, logged, report, lineage)
+    version = registry.register_version(model_name, logged, report, lineage)
     return str(version.version)
 
 

@@ -118,7 +118,7 @@ class ModelRegistry:
 
     def register(self, model_name: str, logged: Logged, tags: dict[str, str] | None = None) -> str:
         client = self.client()
-        version = registry.register_version(client, model_name, logged.logged, logged.report, logged.lineage)
+        version = registry.register_version(model_name, logged.logged, logged.report, logged.lineage)
         if tags:
             registry.tag_version(client, model_name, str(version.version), tags)
         return str(version.version)

@@ -245,22 +245,24 @@ def log_training_run(
 
 
 def register_version(
-    mlflow_client: MlflowClient,
     model_name: str,
     logged: LoggedModel,
     report: EvaluationReport,
     lineage: Lineage,
 ) -> ModelVersion:
     """Register the logged model as a new version, tagged with its metrics, lineage and artifact hash."""
-    version = mlflow.register_model(logged.model_uri, model_name, await_registration_for=120)
-    tags = {
+    # Tags travel with the registration request: one call instead of one per tag.
+    tags = version_tags(logged, report, lineage)
+    return mlflow.register_model(logged.model_uri, model_name, await_registration_for=120, tags=tags)
+
+
+def version_tags(logged: LoggedModel, report: EvaluationReport, lineage: Lineage) -> dict[str, str]:
+    """What a registered version carries: lineage, the artifact's hash (checked before serving) and metrics."""
+    return {
         **lineage.tags(),
         TAG_MODEL_SHA256: logged.sha256,
         **{METRIC_TAG_PREFIX + name: f"{value:.6f}" for name, value in report.metrics().items()},
     }
-    for key, value in tags.items():
-        mlflow_client.set_model_version_tag(model_name, version.version, key, value)
-    return version
 
 
 def tag_version(mlflow_client: MlflowClient, model_name: str, version: str, tags: dict[str, str]) -> None:

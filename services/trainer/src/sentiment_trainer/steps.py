@@ -139,14 +139,9 @@ def register_model(
     existing = versions_of_run(client, run.model_name, logged.run_id)
     if existing:
         version = existing[-1]
-        tags = {
-            **lineage.tags(),
-            registry.TAG_MODEL_SHA256: logged.sha256,
-            **{registry.METRIC_TAG_PREFIX + name: f"{value:.6f}" for name, value in report.metrics().items()},
-        }
-        registry.tag_version(client, run.model_name, version, tags)
+        registry.tag_version(client, run.model_name, version, registry.version_tags(logged, report, lineage))
         return version
-    return str(registry.register_version(client, run.model_name, logged, report, lineage).version)
+    return str(registry.register_version(run.model_name, logged, report, lineage).version)
 
 
 def mark_run_failed(client: MlflowClient, run_id: str, reason: str) -> None:
