@@ -66,7 +66,8 @@ cmd_images() {
     name="${entry%%:*}"
     dir="${entry##*:}"
     log "docker build $name:$tag (services/$dir/Dockerfile)"
-    docker build --file "$root/services/$dir/Dockerfile" --tag "$name:$tag" "$root"
+    docker build --file "$root/services/$dir/Dockerfile" --build-arg "GIT_COMMIT=$(git -C "$root" rev-parse HEAD)" \
+      --tag "$name:$tag" "$root"
   done
 }
 
