@@ -95,6 +95,18 @@ def write_wrk_script(path: Path, bodies: Sequence[str]) -> None:
     path.write_text("\n".join(lines))
 
 
+def loadgen_argv(
+    core: int, url: str, bodies_file: Path, connections: int, duration: float, out: Path, record: bool
+) -> list[str]:
+    """The async load generator, pinned to the client core (the server has the other one)."""
+    argv = [
+        "taskset", "-c", str(core), sys.executable, str(ROOT / "bench" / "serve_loadgen.py"),
+        "--url", url, "--bodies", str(bodies_file), "--connections", str(connections),
+        "--duration", str(duration), "--out", str(out),
+    ]  # fmt: skip
+    return [*argv, "--record"] if record else argv
+
+
 class LoadGenerator:
     """Closed-loop load on the client core: wrk when installed, else serve_loadgen.py in its own process."""
 
@@ -148,25 +160,7 @@ class LoadGenerator:
 
     def record(self, url: str, bodies_file: Path, connections: int, duration: float, record: bool) -> dict[str, Any]:
         out = self.work / f"loadgen-{time.time_ns()}.json"
-        argv = [
-            "taskset",
-            "-c",
-            str(self.client_core),
-            sys.executable,
-            str(ROOT / "bench" / "serve_loadgen.py"),
-            "--url",
-            url,
-            "--bodies",
-            str(bodies_file),
-            "--connections",
-            str(connections),
-            "--duration",
-            str(duration),
-            "--out",
-            str(out),
-        ]
-        if record:
-            argv.append("--record")
+        argv = loadgen_argv(self.client_core, url, bodies_file, connections, duration, out, record)
         subprocess.run(argv, check=True, timeout=duration + 120)
         return json.loads(out.read_text())
 
@@ -252,24 +246,7 @@ def swap_benchmark(
     baseline = 4.0
     duration = baseline + moves * move_interval + 2.0
     out = load.work / "swap.json"
-    argv = [
-        "taskset",
-        "-c",
-        str(load.client_core),
-        sys.executable,
-        str(ROOT / "bench" / "serve_loadgen.py"),
-        "--url",
-        url,
-        "--bodies",
-        str(bodies_file),
-        "--connections",
-        str(connections),
-        "--duration",
-        str(duration),
-        "--out",
-        str(out),
-        "--record",
-    ]
+    argv = loadgen_argv(load.client_core, url, bodies_file, connections, duration, out, record=True)
     generator = subprocess.Popen(argv)
     started = time.time()
     time.sleep(baseline)

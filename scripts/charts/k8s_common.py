@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
+from urllib3.exceptions import MaxRetryError
 
 DEFAULT_NAMESPACE = os.environ.get("K8S_NAMESPACE", "mlops")
 DEFAULT_RELEASE = os.environ.get("HELM_RELEASE", "sentiment")
@@ -118,3 +120,16 @@ def proxy_request(
 def fail(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
     return 1
+
+
+# What the loop scripts catch at the top: their own errors, the API's answers, and an unreachable cluster.
+LOOP_ERRORS = (LoopError, ApiException, MaxRetryError, OSError)
+
+
+def describe_loop_error(exc: BaseException) -> str:
+    """One line for a human, whatever of LOOP_ERRORS went wrong."""
+    if isinstance(exc, ApiException):
+        return f"Kubernetes API answered {exc.status} {exc.reason}: {exc.body or ''}"
+    if isinstance(exc, (MaxRetryError, OSError)) and not isinstance(exc, LoopError):
+        return f"cannot reach the Kubernetes API ({exc}); is the kind cluster up (`make kind-up`)?"
+    return str(exc)

@@ -19,15 +19,16 @@ from k8s_common import (
     DEFAULT_RELEASE,
     INFERENCE_COMPONENT,
     INFERENCE_PORT_NAME,
+    LOOP_ERRORS,
     LoopError,
     ProxyResponse,
     component_name,
+    describe_loop_error,
     fail,
     load_cluster,
     proxy_request,
 )
 from kubernetes.client.exceptions import ApiException
-from urllib3.exceptions import MaxRetryError
 
 POLL_SECONDS = 5.0
 SAMPLES: dict[str, str] = {
@@ -93,12 +94,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             body = check_prediction(response, expected)
             print(f"==> POST /predict {text[:40]!r}... -> {body}", flush=True)
-    except LoopError as exc:
-        return fail(str(exc))
-    except ApiException as exc:
-        return fail(f"Kubernetes API answered {exc.status} {exc.reason}: {exc.body or ''}")
-    except (MaxRetryError, OSError) as exc:
-        return fail(f"cannot reach the Kubernetes API ({exc}); is the kind cluster up (`make kind-up`)?")
+    except LOOP_ERRORS as exc:
+        return fail(describe_loop_error(exc))
     print("==> smoke test passed", flush=True)
     return 0
 

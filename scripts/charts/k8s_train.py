@@ -21,18 +21,18 @@ from k8s_common import (
     DEFAULT_NAMESPACE,
     DEFAULT_RELEASE,
     FLOW_RUN_LABEL,
+    LOOP_ERRORS,
     WORKER_COMPONENT,
     WORKER_CONTAINER,
     LoopError,
     component_selector,
+    describe_loop_error,
     fail,
     load_cluster,
     pick_ready_pod,
 )
 from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
-from urllib3.exceptions import MaxRetryError
 
 DEFAULT_DEPLOYMENT = "sentiment-training/k8s"
 UUID_RE = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -175,12 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         flow_run_id = trigger(core, args.namespace, args.release, args.deployment)
         print(f"==> flow run {flow_run_id}", flush=True)
         outcome = follow(core, batch, args.namespace, flow_run_id, args.timeout)
-    except LoopError as exc:
-        return fail(str(exc))
-    except ApiException as exc:
-        return fail(f"Kubernetes API answered {exc.status} {exc.reason}: {exc.body or ''}")
-    except (MaxRetryError, OSError) as exc:
-        return fail(f"cannot reach the Kubernetes API ({exc}); is the kind cluster up (`make kind-up`)?")
+    except LOOP_ERRORS as exc:
+        return fail(describe_loop_error(exc))
     except KeyboardInterrupt:
         return fail("interrupted (the flow run keeps running in the cluster)")
     print(f"==> training Job {outcome}", flush=True)
