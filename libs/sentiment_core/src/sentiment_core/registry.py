@@ -30,25 +30,24 @@ from sentiment_core.data import DatasetSummary
 from sentiment_core.evaluation import EvaluationReport
 from sentiment_core.model import TRUSTED_TYPES, load_pipeline
 from sentiment_core.settings import CHALLENGER_ALIAS, CHAMPION_ALIAS
+from sentiment_core.tags import (
+    METRIC_TAG_PREFIX,
+    TAG_CHAMPION_HISTORY,
+    TAG_DATASET_FINGERPRINT,
+    TAG_DVC_DATA_HASH,
+    TAG_FLOW_RUN_ID,
+    TAG_GIT_COMMIT,
+    TAG_MODEL_SHA256,
+    TAG_PARAMS_HASH,
+    TAG_PROMOTION_CANDIDATE_SCORE,
+    TAG_PROMOTION_CHAMPION_SCORE,
+    TAG_PROMOTION_CHAMPION_VERSION,
+    TAG_PROMOTION_DECISION,
+    TAG_PROMOTION_REASON,
+)
 
 MODEL_ARTIFACT_PATH = "model"
 MODEL_FILE = "model.skops"
-
-# Tags on runs and model versions. Keep these names stable: the API and the CLI read them.
-TAG_GIT_COMMIT = "lineage.git_commit"
-TAG_DATASET_FINGERPRINT = "lineage.dataset_fingerprint"
-TAG_DVC_DATA_HASH = "lineage.dvc_data_hash"
-TAG_PARAMS_HASH = "lineage.params_hash"
-TAG_FLOW_RUN_ID = "lineage.prefect_flow_run_id"
-TAG_MODEL_SHA256 = "model.sha256"
-TAG_PROMOTION_DECISION = "promotion.decision"
-TAG_PROMOTION_REASON = "promotion.reason"
-TAG_PROMOTION_CANDIDATE_SCORE = "promotion.candidate_f1"
-TAG_PROMOTION_CHAMPION_SCORE = "promotion.champion_f1"
-TAG_PROMOTION_CHAMPION_VERSION = "promotion.champion_version"
-# On the registered model: the versions that held `champion`, oldest first, so rollback knows where to go.
-TAG_CHAMPION_HISTORY = "champion.history"
-METRIC_TAG_PREFIX = "metric."
 
 
 class RegistryError(RuntimeError):
@@ -369,6 +368,17 @@ def load_version(mlflow_client: MlflowClient, model_name: str, version: str) -> 
     recorded = get_version(mlflow_client, model_name, version).tags.get(TAG_MODEL_SHA256)
     with tempfile.TemporaryDirectory() as scratch:
         model_file = download_version(model_name, version, Path(scratch))
-        if recorded and sha256_file(model_file) != recorded:
-            raise RegistryError(f"version {version} of '{model_name}': artifact hash differs from the registry's")
+        verify_artifact(model_file, recorded, f"version {version} of '{model_name}'")
         return load_pipeline(model_file)
+
+
+def verify_artifact(model_file: Path, recorded_sha256: str | None, what: str) -> None:
+    """Refuse a downloaded model file whose sha256 differs from the one recorded at registration (if any)."""
+    if not recorded_sha256:
+        return
+    actual = sha256_file(model_file)
+    if actual != recorded_sha256:
+        raise RegistryError(
+            f"{what}: artifact hash differs from the registry's {TAG_MODEL_SHA256} tag"
+            f" (sha256 {actual[:12]}… vs recorded {recorded_sha256[:12]}…)"
+        )

@@ -17,12 +17,10 @@ from typing import Any
 import numpy as np
 
 from sentiment_core.model import LABELS
+from sentiment_core.tags import LINEAGE_TAG_PREFIX, METRIC_TAG_PREFIX
 
 logger = logging.getLogger(__name__)
 
-METRIC_TAG_PREFIX = "metric."
-LINEAGE_TAG_PREFIX = "lineage."
-SHA256_TAG = "model.sha256"
 
 # Unambiguous reviews (label 1 = positive, 0 = negative). Any sane sentiment model gets these right; a model
 # that predicts one class only, or garbage, does not.

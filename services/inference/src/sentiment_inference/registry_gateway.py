@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from sentiment_inference.model_store import SHA256_TAG, ModelRejectedError
+from sentiment_core.tags import TAG_MODEL_SHA256
+from sentiment_inference.model_store import ModelRejectedError
 
 
 class FetchFailedError(Exception):
@@ -75,14 +76,10 @@ class MlflowGateway:
                 raise ModelRejectedError(str(error)) from error
             except Exception as error:
                 raise FetchFailedError(f"downloading version {ref.version} failed: {error}") from error
-            recorded = ref.tags.get(SHA256_TAG)
-            if recorded:
-                actual = registry.sha256_file(model_file)
-                if actual != recorded:
-                    raise ModelRejectedError(
-                        f"version {ref.version}: artifact sha256 {actual[:12]}… differs from the registry's"
-                        f" {SHA256_TAG} tag {recorded[:12]}…"
-                    )
+            try:
+                registry.verify_artifact(model_file, ref.tags.get(TAG_MODEL_SHA256), f"version {ref.version}")
+            except registry.RegistryError as error:
+                raise ModelRejectedError(str(error)) from error
             try:
                 # skops with the explicit allow-list of our pipeline's types; no arbitrary pickle.
                 return load_pipeline(model_file)

@@ -467,7 +467,7 @@ def model_info(
     alias: Annotated[str, typer.Option("--alias", help="Alias to describe.")] = "champion",
 ) -> None:
     """The version holding an alias (champion by default): run, metrics, lineage, promotion record."""
-    from sentiment_core import registry
+    from sentiment_core import registry, tags
 
     settings = _settings()
     client = _mlflow_client(settings)
@@ -489,7 +489,7 @@ def model_info(
         value = info.metric(metric)
         table.add_row(metric, f"{value:.4f}" if value is not None else "-")
     for key in sorted(info.tags):
-        if key.startswith(("lineage.", "promotion.")) or key == registry.TAG_MODEL_SHA256:
+        if key.startswith((tags.LINEAGE_TAG_PREFIX, tags.PROMOTION_TAG_PREFIX)) or key == tags.TAG_MODEL_SHA256:
             table.add_row(key, info.tags[key])
     console.print(table)
 
