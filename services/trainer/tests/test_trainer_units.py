@@ -85,6 +85,25 @@ def test_run_config_precedence_argument_over_environment_over_file(
     assert explicit.data_path == tmp_path / "x.csv"
 
 
+def test_data_path_from_the_environment_beats_params_yaml(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """compose and the k8s Job keep the dataset on a writable volume, apart from the read-only params.yaml."""
+    params = tmp_path / "params.yaml"
+    params.write_text("data:\n  path: d.csv\n")
+    monkeypatch.setenv("DATA_PATH", "/data/reviews.csv.gz")
+    run = resolve_run_config(settings=TrainerSettings(), params_file=params, cwd=tmp_path)
+    assert run.data_path == Path("/data/reviews.csv.gz")
+    explicit = resolve_run_config(settings=TrainerSettings(), params_file=params, data_path="x.csv", cwd=tmp_path)
+    assert explicit.data_path == tmp_path / "x.csv"
+
+
+def test_empty_path_variables_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`DATA_SOURCE=` in .env means "download", not "the current directory"."""
+    for name in ("DATA_SOURCE", "DATA_PATH", "PARAMS_FILE", "TRAINER_DIR"):
+        monkeypatch.setenv(name, "")
+    settings = TrainerSettings()
+    assert (settings.data_source, settings.data_path, settings.params_file, settings.trainer_dir) == (None,) * 4
+
+
 def test_run_config_rejects_unknown_parameters_and_missing_files(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown model parameter"):
         resolve_run_config(settings=TrainerSettings(), overrides={"not_a_param": "1"}, cwd=tmp_path)

@@ -79,7 +79,7 @@ def resolve_run_config(
     model_name: str | None = None,
     cwd: Path | None = None,
 ) -> RunConfig:
-    """Precedence: explicit argument > environment (PARAMS_FILE, MODEL_NAME, ...) > params.yaml > library defaults."""
+    """Precedence: explicit argument > environment (PARAMS_FILE, DATA_PATH, MODEL_NAME...) > params.yaml > defaults."""
     cwd = (cwd or Path.cwd()).resolve()
     source: Path | None
     if params_file is not None:
@@ -96,6 +96,8 @@ def resolve_run_config(
 
     if data_path is not None:
         data = _absolute(Path(data_path), cwd)
+    elif settings.data_path is not None:
+        data = _absolute(settings.data_path, cwd)
     else:
         # A relative data.path is relative to params.yaml (the repo root, as DVC sees it), not to wherever we run.
         data = _absolute(Path(params.data.path), source.parent if source else cwd)

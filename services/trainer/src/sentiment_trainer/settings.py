@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from sentiment_core.settings import MlflowSettings
 
@@ -17,6 +17,9 @@ class TrainerSettings(MlflowSettings):
     params_file: Path | None = Field(default=None, validation_alias="PARAMS_FILE")
     # `prepare --source` default: a local dataset file instead of downloading the official archive.
     data_source: Path | None = Field(default=None, validation_alias="DATA_SOURCE")
+    # The dataset file training reads and `prepare` writes, instead of params.yaml `data.path` (a container
+    # keeps it on a writable volume, apart from the read-only params.yaml).
+    data_path: Path | None = Field(default=None, validation_alias="DATA_PATH")
     # Directory holding prefect.yaml; the `local` deployment's working directory.
     trainer_dir: Path | None = Field(default=None, validation_alias="TRAINER_DIR")
     prefect_api_url: str | None = Field(default=None, validation_alias="PREFECT_API_URL")
@@ -24,6 +27,12 @@ class TrainerSettings(MlflowSettings):
         default="INFO", validation_alias="LOG_LEVEL"
     )
     log_format: Literal["text", "json"] = Field(default="text", validation_alias="LOG_FORMAT")
+
+    @field_validator("params_file", "data_source", "data_path", "trainer_dir", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # compose passes `DATA_SOURCE=` for "not set": an empty path would otherwise mean the current directory.
+        return None if isinstance(value, str) and not value.strip() else value
 
     def from_environment(self, field: str) -> bool:
         """True when `field` was set by an environment variable rather than left at its default.
