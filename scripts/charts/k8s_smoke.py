@@ -1,7 +1,7 @@
 """`make smoke`: wait until the inference service serves a champion, then classify two reviews.
 
 Talks to the inference Service through the API server's service proxy (no port-forward):
-1. poll `GET /health/ready` until it answers 200 (a validated champion is loaded; `make train` makes one),
+1. poll `GET /health/ready` until it names a model version (a validated champion is loaded; `make train` makes one),
 2. `POST /predict` a clearly positive and a clearly negative review and check the answers.
 
     python scripts/charts/k8s_smoke.py [--namespace mlops] [--release sentiment] [--timeout 600]
@@ -62,9 +62,10 @@ def wait_until_ready(api: Any, namespace: str, service: str, timeout: float) -> 
     while True:
         try:
             response = proxy_request(api, "GET", namespace, service, INFERENCE_PORT_NAME, "health/ready")
-            if response.status == 200:
-                body = response.json()
-                return body if isinstance(body, dict) else {}
+            body = response.json() if response.status == 200 else None
+            # Ready without a model_version means "the registry has no champion yet": keep waiting.
+            if isinstance(body, dict) and body.get("model_version"):
+                return body
             last = f"HTTP {response.status} {response.body[:200]!r}"
         except ApiException as exc:
             last = f"API {exc.status} {exc.reason}"

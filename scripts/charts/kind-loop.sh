@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The kind developer loop behind the Makefile's "Kubernetes (kind + Helm)" targets. Each step is idempotent.
-#   kind-loop.sh up | images | load | deploy | port-forward | down | tag
+#   kind-loop.sh up | images | load | deploy | upload-data FILE | port-forward | down | tag
 # Overrides (environment): KIND_CLUSTER (sentiment), K8S_NAMESPACE (mlops), HELM_RELEASE (sentiment),
 # IMAGE_TAG (default: the git sha, plus a content hash when the tree has uncommitted changes).
 set -euo pipefail
@@ -60,14 +60,17 @@ cmd_up() {
 
 cmd_images() {
   need docker
+  docker version --format '{{.Server.Version}}' >/dev/null 2>&1 ||
+    die "no Docker engine answers${DOCKER_HOST:+ at $DOCKER_HOST}: start Docker (tests: make engine-up; eval \"\$(harness/container-engine/engine.sh env)\")"
   local tag entry name dir
   tag="$(image_tag)"
   for entry in "${images[@]}"; do
     name="${entry%%:*}"
     dir="${entry##*:}"
     log "docker build $name:$tag (services/$dir/Dockerfile)"
-    docker build --file "$root/services/$dir/Dockerfile" --build-arg "GIT_COMMIT=$(git -C "$root" rev-parse HEAD)" \
-      --tag "$name:$tag" "$root"
+    # BuildKit (RUN --mount): the default on Engine >= 23; older engines (the test harness's 20.10) need it asked.
+    DOCKER_BUILDKIT="${DOCKER_BUILDKIT:-1}" docker build --file "$root/services/$dir/Dockerfile" \
+      --build-arg "GIT_COMMIT=$(git -C "$root" rev-parse HEAD)" --tag "$name:$tag" "$root"
   done
 }
 
@@ -101,6 +104,25 @@ cmd_deploy() {
     --set-string "images.tag=$tag" \
     --wait --timeout 15m
   log "deployed; 'make port-forward' opens the UIs, 'make train' trains, 'make smoke' predicts"
+}
+
+# Offline clusters (training.data.prepare.mode=upload): copy a prepared dataset into the PVC through the pod of
+# the prepare Job, which waits for it. Copied under a temporary name, then renamed: the Job never sees half a file.
+cmd_upload_data() {
+  need kubectl
+  local file="${1:-}" pod target partial
+  [[ -n "$file" ]] || die "usage: make upload-data DATA=<dataset file, e.g. data/reviews.csv.gz>"
+  [[ -s "$file" ]] || die "dataset file '$file' does not exist or is empty"
+  pod="$(kubectl -n "$namespace" get pods \
+    -l "app.kubernetes.io/instance=$release,app.kubernetes.io/component=prepare-data" \
+    --field-selector=status.phase=Running -o jsonpath='{.items[0].metadata.name}' 2>/dev/null || true)"
+  [[ -n "$pod" ]] || die "no running prepare-data pod in '$namespace': deploy with training.data.prepare.mode=upload (the dataset may already be there: 'kubectl -n $namespace logs job/<release>-prepare-data-<revision>')"
+  target="$(kubectl -n "$namespace" get pod "$pod" -o jsonpath='{.spec.containers[0].env[?(@.name=="DATA_FILE")].value}')"
+  partial="$(dirname "$target")/.upload-$(basename "$target")"
+  log "copying $file to $pod:$target"
+  kubectl -n "$namespace" cp "$file" "$pod:$partial"
+  kubectl -n "$namespace" exec "$pod" -- mv "$partial" "$target"
+  log "uploaded; the prepare Job completes by itself"
 }
 
 cmd_port_forward() {
@@ -147,8 +169,9 @@ case "${1:-}" in
   images) cmd_images ;;
   load) cmd_load ;;
   deploy) cmd_deploy ;;
+  upload-data) cmd_upload_data "${2:-}" ;;
   port-forward) cmd_port_forward ;;
   down) cmd_down ;;
   tag) image_tag ;;
-  *) die "usage: $0 up|images|load|deploy|port-forward|down|tag" ;;
+  *) die "usage: $0 up|images|load|deploy|upload-data FILE|port-forward|down|tag" ;;
 esac

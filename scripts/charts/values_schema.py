@@ -148,72 +148,6 @@ DEFINITIONS: Schema = {
     "intOrPercent": {"anyOf": [integer(0), string("^[0-9]+%$")]},
 }
 
-# Prefect's own schema below the first levels (job manifest, variables): only its frame is checked here;
-# tests/charts validates the rendered template with prefect-kubernetes semantics.
-BASE_JOB_TEMPLATE = closed(
-    {
-        "job_configuration": obj(
-            {
-                "command": string(),
-                "env": {},
-                "labels": {},
-                "name": string(),
-                "annotations": {},
-                "namespace": string(),
-                "job_manifest": closed(
-                    {
-                        "apiVersion": {"const": "batch/v1"},
-                        "kind": {"const": "Job"},
-                        "metadata": {"type": "object"},
-                        "spec": {
-                            "type": "object",
-                            "required": ["template"],
-                            "properties": {
-                                "template": {
-                                    "type": "object",
-                                    "required": ["spec"],
-                                    "properties": {
-                                        "spec": {
-                                            "type": "object",
-                                            "required": ["containers"],
-                                            "properties": {
-                                                "containers": {
-                                                    "type": "array",
-                                                    "minItems": 1,
-                                                    "items": {"type": "object"},
-                                                }
-                                            },
-                                        }
-                                    },
-                                }
-                            },
-                        },
-                    }
-                ),
-                "cluster_config": {},
-                "job_watch_timeout_seconds": {},
-                "pod_watch_timeout_seconds": {},
-                "stream_output": {},
-            },
-            ["command", "env", "job_manifest"],
-        ),
-        "variables": obj(
-            {
-                "type": {"const": "object"},
-                "title": string(),
-                "description": string(),
-                "properties": {
-                    "type": "object",
-                    "additionalProperties": {"type": "object"},
-                    "required": ["image", "namespace", "service_account_name", "env", "command"],
-                },
-                "required": {"type": "array", "items": string()},
-                "definitions": {"type": "object"},
-            },
-            ["type", "properties"],
-        ),
-    }
-)
 
 PROPERTIES: Schema = {
     "nameOverride": string(),
@@ -314,7 +248,7 @@ PROPERTIES: Schema = {
             "extraEnv": ref("envList"),
             "resources": ref("resources"),
             "podSecurityContext": ref("podSecurityContext"),
-            "workPool": closed({"name": string("^[A-Za-z0-9][A-Za-z0-9_-]*$"), "baseJobTemplate": BASE_JOB_TEMPLATE}),
+            "workPool": closed({"name": string("^[A-Za-z0-9][A-Za-z0-9_-]*$")}),
         }
     ),
     "training": closed(
@@ -332,7 +266,8 @@ PROPERTIES: Schema = {
                     ),
                     "prepare": closed(
                         {
-                            "enabled": BOOL,
+                            "mode": {"type": "string", "enum": ["download", "upload"]},
+                            "timeoutSeconds": integer(60),
                             "extraArgs": {"type": "array", "items": string()},
                             "resources": ref("resources"),
                         }

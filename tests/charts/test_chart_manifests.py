@@ -303,9 +303,9 @@ def test_the_flow_run_container_is_hardened_and_sized() -> None:
     template = json.loads(by_kind(docs, "ConfigMap")[f"{RELEASE}-prefect-worker"]["data"]["base-job-template.json"])
     pod = template["job_configuration"]["job_manifest"]["spec"]["template"]["spec"]
     container = pod["containers"][0]
-    # Writable root: a deployment's job variables may replace the volume lists (and their /tmp emptyDir).
-    hardened("flow-run Job", pod, container, read_only_root=False)
+    # Read-only root: prefect.yaml sets no volumes, so the pool's /tmp and home emptyDirs are always there.
     defaults = {name: prop.get("default") for name, prop in template["variables"]["properties"].items()}
+    hardened("flow-run Job", pod, {**container, "volumeMounts": defaults["volume_mounts"]})
     assert pod["volumes"] == "{{ volumes }}"
     assert container["volumeMounts"] == "{{ volume_mounts }}"
     mounts = {m["mountPath"]: m for m in defaults["volume_mounts"]}
@@ -417,10 +417,10 @@ def test_hooks_run_in_order_and_tests_cover_every_health_endpoint() -> None:
         for d in docs
         if "helm.sh/hook" in d["metadata"].get("annotations", {})
     }
-    order = [hooks[f"{RELEASE}-{name}"] for name in ("create-buckets", "prepare-data", "register-deployments")]
+    order = [hooks[f"{RELEASE}-{name}"] for name in ("create-buckets", "register-deployments")]
     assert {hook["helm.sh/hook"] for hook in order} == {"post-install,post-upgrade"}
     weights = [int(hook["helm.sh/hook-weight"]) for hook in order]
-    assert weights == sorted(set(weights)), f"buckets, then data, then deployments: {weights}"
+    assert weights == sorted(set(weights)), f"buckets, then deployments: {weights}"
     tests = [d for d in docs if d["metadata"].get("annotations", {}).get("helm.sh/hook") == "test"]
     assert len(tests) == 2
     health = next(d for d in tests if d["metadata"]["name"] == f"{RELEASE}-test-health")
@@ -500,3 +500,20 @@ def test_mlflow_accepts_the_host_header_of_every_client(profile: str) -> None:
     verdict = json.loads(result.stdout)
     assert [host for host in wanted if not verdict[host]] == [], f"MLflow would answer 403 to {verdict}"
     assert not any(verdict[host] for host in refused), "the allowed hosts are too wide"
+
+
+@pytest.mark.parametrize("profile", ["default", "kind", "external"])
+def test_every_claim_has_a_consumer_that_helm_wait_does_not_wait_behind(profile: str) -> None:
+    """A WaitForFirstConsumer claim binds only once a pod uses it, and `helm --wait` counts a PVC ready only when
+    Bound, before any post-install hook runs: each PVC of the release needs a consumer that is not a hook."""
+    docs = documents(profile)
+    claims = {d["metadata"]["name"] for d in docs if d["kind"] == "PersistentVolumeClaim"}
+    consumed: set[str] = set()
+    for doc in docs:
+        if doc["kind"] not in ("Deployment", "StatefulSet", "Job") or "helm.sh/hook" in doc["metadata"].get(
+            "annotations", {}
+        ):
+            continue
+        volumes = doc["spec"]["template"]["spec"].get("volumes", [])
+        consumed |= {v["persistentVolumeClaim"]["claimName"] for v in volumes if "persistentVolumeClaim" in v}
+    assert claims <= consumed, f"claims only hooks (or nothing) would use: {sorted(claims - consumed)}"

@@ -133,7 +133,9 @@ def test_flow_run_job_is_wired_to_the_release(flow_run_jobs: dict[str, dict[str,
     assert env["MLFLOW_TRACKING_URI"]["value"] == f"http://{RELEASE}-mlflow:5000"
     assert "PREFECT__FLOW_RUN_ID" in env
     assert env["HOME"]["value"] == "/home/app"
-    assert env["AWS_SECRET_ACCESS_KEY"]["valueFrom"]["secretKeyRef"]["name"]
+    # Least privilege: training reads the PVC and logs through MLflow's proxy, so it gets no S3 identity.
+    assert not {name for name in env if name.startswith("AWS_")}, sorted(env)
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert job["metadata"]["labels"]["prefect.io/flow-run-id"] == env["PREFECT__FLOW_RUN_ID"]["value"]
     assert job["spec"]["ttlSecondsAfterFinished"] > 0
     # The dataset volume of prefect.yaml is the chart's PVC, and the file the prepare Job writes is the one
@@ -142,10 +144,10 @@ def test_flow_run_job_is_wired_to_the_release(flow_run_jobs: dict[str, dict[str,
     assert claims, "the flow run mounts no dataset volume"
     assert claims <= set(by_kind(docs, "PersistentVolumeClaim")), claims
     mounts = {m["mountPath"] for m in container["volumeMounts"]}
-    register = by_kind(docs, "Job")[f"{RELEASE}-register-deployments"]["spec"]["template"]["spec"]["containers"][0]
-    data_path = next(e["value"] for e in register["env"] if e["name"] == "K8S_DATA_PATH")
+    # DATA_PATH (read by the trainer's settings) is where the PVC is mounted: the flow reads the PVC's file.
+    data_path = env["DATA_PATH"]["value"]
     assert any(data_path.startswith(f"{mount}/") for mount in mounts), (data_path, mounts)
-    prepare = by_kind(docs, "Job")[f"{RELEASE}-prepare-data"]["spec"]["template"]["spec"]
+    prepare = by_kind(docs, "Job")[f"{RELEASE}-prepare-data-1"]["spec"]["template"]["spec"]
     assert next(e["value"] for e in prepare["containers"][0]["env"] if e["name"] == "DATA_FILE") == data_path
     written = {v["persistentVolumeClaim"]["claimName"] for v in prepare["volumes"] if "persistentVolumeClaim" in v}
     assert written == claims

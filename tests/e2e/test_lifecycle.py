@@ -182,9 +182,11 @@ def test_model_lifecycle(platform: tuple[Platform, DvcProject], minio_server: Mi
     dvc_hash = registry.dvc_data_hash(p.data)
     assert dvc_hash
 
-    # 2. Before any champion the API is up but not ready.
-    assert httpx.get(f"{p.api.url}/health/ready", timeout=5).status_code == 503
-    assert httpx.post(f"{p.api.url}/predict", json={"text": "fine"}, timeout=5).status_code == 503
+    # 2. Before any champion the API is Ready (the registry has nothing to serve) and says so on /predict.
+    assert httpx.get(f"{p.api.url}/health/ready", timeout=5).json()["ready"] is True
+    refused = httpx.post(f"{p.api.url}/predict", json={"text": "fine"}, timeout=5)
+    assert refused.status_code == 503
+    assert refused.json()["error"]["code"] == "no_champion"
 
     # 3. First training run, through Prefect: version 1 becomes champion, with lineage back to the data.
     p.train_through_prefect(WEAK)

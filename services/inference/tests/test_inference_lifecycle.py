@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sentiment_inference.routes.health import NO_CHAMPION_YET
 from sentiment_local.process import free_port
 from sentiment_local.servers import HttpServer, start_mlflow
 from services.inference.tests.inference_helpers import (
@@ -82,17 +83,18 @@ def test_starts_without_champion_then_follows_every_alias_move_under_load(
 ) -> None:
     service = start_service(shared_registry.tracking_uri, model_name)
 
-    # 1. No champion yet: the service is up (live), not ready, and says so on the prediction endpoints.
+    # 1. No champion yet: the service is up (live) and, once the registry said it has no champion, Ready (a fresh
+    # install must not wait forever for pods that nothing could make Ready); predictions say why they cannot answer.
     assert httpx.get(f"{service.url}/health/live", timeout=5).status_code == 200
+    wait_for(lambda: metric(service, "sentiment_registry_polls_total", outcome="no_champion") >= 1, 30, "a poll")
     ready = httpx.get(f"{service.url}/health/ready", timeout=5)
-    assert ready.status_code == 503
-    assert ready.json()["ready"] is False
+    assert ready.status_code == 200
+    assert ready.json() == {"ready": True, "reason": NO_CHAMPION_YET}
     for path, body in (("/predict", {"text": "great"}), ("/predict/batch", {"texts": ["great"]})):
         response = httpx.post(f"{service.url}{path}", json=body, timeout=5)
         assert response.status_code == 503
         assert response.json()["error"]["code"] == "no_champion"
         assert "no champion model yet" in response.json()["error"]["message"]
-    wait_for(lambda: metric(service, "sentiment_registry_polls_total", outcome="no_champion") >= 1, 30, "a poll")
     assert metric(service, "sentiment_model_ready") == 0
 
     # 2. A champion appears: the same process becomes ready without a restart.
@@ -229,3 +231,15 @@ def test_keeps_serving_through_an_mlflow_outage_and_recovers(
         assert httpx.get(f"{service.url}/model-info", timeout=5).json()["poll"]["consecutive_poll_failures"] == 0
     finally:
         mlflow_server.process.stop()
+
+
+def test_not_ready_while_the_registry_cannot_say_whether_a_champion_exists(
+    model_name: str, start_service: Callable[..., HttpServer]
+) -> None:
+    # Nothing listens on this loopback port: every poll fails, so the replica must stay out of the Service.
+    service = start_service(f"http://127.0.0.1:{free_port()}", model_name)
+    wait_for(lambda: metric(service, "sentiment_registry_poll_failures_total") >= 1, 30, "a failed poll", service)
+    ready = httpx.get(f"{service.url}/health/ready", timeout=5)
+    assert ready.status_code == 503
+    assert ready.json()["ready"] is False
+    assert httpx.get(f"{service.url}/health", timeout=5).json()["ready"] is False

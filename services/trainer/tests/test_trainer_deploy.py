@@ -4,6 +4,7 @@ Kubernetes pool's template and the `k8s` deployment's job variables render a val
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -22,20 +23,14 @@ from sentiment_trainer.cli import app
 
 pytestmark = pytest.mark.slow
 
-IMAGE = "registry.example.com/sentiment-trainer:1.2.3"
-IN_CLUSTER_MLFLOW = "http://sentiment-mlflow.mlops.svc:5000"
+IN_CLUSTER_MLFLOW = "http://sentiment-mlflow:5000"
 KUBERNETES_VERSION = "1.34.0"
 
 
 @pytest.fixture(scope="module")
 def deployed(prefect_server: HttpServer) -> dict[str, str]:
-    """Both deployments registered once for this module, with some prefect.yaml variables set as an operator would."""
-    env = {
-        "PREFECT_API_URL": f"{prefect_server.url}/api",
-        "TRAINER_IMAGE": IMAGE,
-        "TRAINER_MEMORY_LIMIT": "2Gi",
-        "K8S_MLFLOW_TRACKING_URI": IN_CLUSTER_MLFLOW,
-    }
+    """Both deployments registered once for this module."""
+    env = {"PREFECT_API_URL": f"{prefect_server.url}/api"}
     result = CliRunner().invoke(app, ["deploy", "--update-pools"], env=env)
     assert result.exit_code == 0, result.output
     return {"output": result.stdout, **env}
@@ -114,23 +109,28 @@ def test_k8s_deployment_renders_a_valid_job_manifest(deployed: dict[str, str], p
         "completions": 1,
     }
 
+    # The deployment sets nothing release-specific: the pool's template decides (the chart fills its defaults).
     assert stored["kind"] == "Job"
     assert stored["metadata"]["namespace"] == "mlops"
     assert stored["spec"]["ttlSecondsAfterFinished"] == 86400
     assert stored["spec"]["backoffLimit"] == 0
     pod = stored["spec"]["template"]["spec"]
-    assert pod["serviceAccountName"] == "sentiment-trainer"
     assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["automountServiceAccountToken"] is False
     container = pod["containers"][0]
-    assert container["image"] == IMAGE
+    assert container["image"] == "sentiment-trainer:dev"
     assert container["imagePullPolicy"] == "IfNotPresent"
     assert container["args"] == ["prefect", "flow-run", "execute"]
     assert container["resources"] == {
         "requests": {"cpu": "500m", "memory": "1Gi"},
-        "limits": {"cpu": "2", "memory": "2Gi"},
+        "limits": {"cpu": "2", "memory": "3Gi"},
     }
+    # A read-only root filesystem: the pool's emptyDirs give the run its writable /tmp and home.
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert {m["mountPath"] for m in container["volumeMounts"]} == {"/tmp", "/home/app"}
     env = {item["name"]: item.get("value") for item in container["env"]}
     assert env["MLFLOW_TRACKING_URI"] == IN_CLUSTER_MLFLOW
+    assert env["DATA_PATH"] == "/data/reviews.csv.gz"
     assert env["LOG_FORMAT"] == "json"
     assert env["PREFECT__FLOW_RUN_ID"]
 
@@ -207,3 +207,52 @@ def test_local_deployment_runs_to_completed_on_a_process_worker(
     assert champion is not None
     assert champion.tags[registry.TAG_FLOW_RUN_ID] == str(flow_run.id)
     assert client.get_run(champion.run_id).data.params["model.n_features"] == "2048"
+
+
+def test_sync_pool_applies_a_changed_template_and_keeps_ui_edits_across_restarts(
+    prefect_api: str, tmp_path: Path
+) -> None:
+    """The worker's init container: `sentiment-trainer sync-pool` at every (re)start of the worker pod."""
+    from prefect import get_client
+    from prefect.client.schemas.actions import WorkPoolUpdate
+
+    name = "sync-pool-test"
+    template = deployments.k8s_base_job_template()
+    template_file = tmp_path / "template.json"
+    template_file.write_text(json.dumps(template))
+    env = {"PREFECT_API_URL": prefect_api}
+
+    def sync() -> str:
+        result = CliRunner().invoke(
+            app, ["sync-pool", "--name", name, "--base-job-template", str(template_file)], env=env
+        )
+        assert result.exit_code == 0, result.output
+        return result.stdout.strip()
+
+    async def read() -> Any:
+        async with get_client() as client:
+            return await client.read_work_pool(name)
+
+    async def edit_in_the_ui(pool_template: dict[str, Any]) -> None:
+        async with get_client() as client:
+            await client.update_work_pool(name, WorkPoolUpdate(base_job_template=pool_template))
+
+    assert sync() == f"work pool {name} (kubernetes): created"
+    assert _read(read).base_job_template == template
+    # An operator edits the pool in the Prefect UI; the worker restarts with the same chart template: kept.
+    edited = json.loads(json.dumps(template))
+    edited["variables"]["properties"]["finished_job_ttl"]["default"] = 60
+    _read(lambda: edit_in_the_ui(edited))
+    assert sync() == f"work pool {name} (kubernetes): exists"
+    assert _read(read).base_job_template == edited
+    # A chart upgrade changes the template: applied, replacing the edit.
+    template["variables"]["properties"]["finished_job_ttl"]["default"] = 600
+    template_file.write_text(json.dumps(template))
+    assert sync() == f"work pool {name} (kubernetes): updated"
+    assert _read(read).base_job_template == template
+    # A pool of another type under that name is refused in one line.
+    bad = CliRunner().invoke(
+        app, ["sync-pool", "--name", name, "--type", "process", "--base-job-template", str(template_file)], env=env
+    )
+    assert bad.exit_code == 1
+    assert "exists with type 'kubernetes'" in bad.stderr

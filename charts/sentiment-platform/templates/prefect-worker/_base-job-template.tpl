@@ -1,11 +1,11 @@
 {{/*
-The work pool's base job template as JSON: values.prefectWorker.workPool.baseJobTemplate with the
-release-specific defaults filled in (image, namespace, service account, pull policy, TTL, resources,
-volumes: /tmp and home emptyDirs and the dataset PVC)
-and the platform env appended to the flow-run container.
+The work pool's base job template as JSON: files/base-job-template.json (a link to the trainer package's
+template, the one source of truth that `sentiment-trainer deploy` also uses) with the release-specific defaults
+filled in (image, namespace, service account, pull policy, TTL, resources, volumes: /tmp and home emptyDirs and
+the dataset PVC) and the platform env appended to the flow-run container.
 */}}
 {{- define "sp.worker.baseJobTemplate" -}}
-{{- $tpl := deepCopy .Values.prefectWorker.workPool.baseJobTemplate -}}
+{{- $tpl := .Files.Get "files/base-job-template.json" | fromJson -}}
 {{- $props := $tpl.variables.properties -}}
 {{- $res := .Values.training.resources -}}
 {{- $defaults := dict
@@ -40,11 +40,25 @@ and the platform env appended to the flow-run container.
 {{- end -}}
 {{- end -}}
 {{- $container := first $tpl.job_configuration.job_manifest.spec.template.spec.containers -}}
-{{- $env := list (dict "name" "MLFLOW_TRACKING_URI" "value" (include "sp.mlflow.url" .)) -}}
+{{- $env := list
+    (dict "name" "MLFLOW_TRACKING_URI" "value" (include "sp.mlflow.url" .))
+    (dict "name" "DATA_PATH" "value" (include "sp.training.dataPath" .))
+-}}
 {{- if .Values.training.s3Access -}}
 {{- $env = concat $env (include "sp.s3.env" . | fromYamlArray) -}}
 {{- end -}}
 {{- $env = concat $env .Values.training.extraEnv -}}
-{{- $_ := set $container "env" (concat (default list $container.env) $env) -}}
+{{- /* The release's values replace the template's entries of the same name (its defaults outside Helm). */ -}}
+{{- $ours := dict -}}
+{{- range $env -}}
+{{- $_ := set $ours .name true -}}
+{{- end -}}
+{{- $kept := list -}}
+{{- range (default list $container.env) -}}
+{{- if not (hasKey $ours .name) -}}
+{{- $kept = append $kept . -}}
+{{- end -}}
+{{- end -}}
+{{- $_ := set $container "env" (concat $kept $env) -}}
 {{- toPrettyJson $tpl -}}
 {{- end -}}

@@ -224,10 +224,12 @@ class Demo:
 
 
 def _ready(url: str) -> bool:
+    """A champion is loaded (readiness alone is also true while the registry has no champion at all)."""
     try:
-        return httpx.get(f"{url}/health/ready", timeout=2).status_code == 200
+        response = httpx.get(f"{url}/health/ready", timeout=2)
     except httpx.HTTPError:
         return False
+    return response.status_code == 200 and bool(response.json().get("model_version"))
 
 
 def champion_version(tracking_uri: str) -> str | None:

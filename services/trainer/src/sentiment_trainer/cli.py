@@ -597,3 +597,29 @@ def deploy(
         registered = asyncio.run(deployments.read_deployments(targets))
     for item in registered:
         console.print(f"deployment {item.name} on {item.work_pool}: {item.id}")
+
+
+@app.command("sync-pool")
+@_handled
+def sync_pool(
+    name: Annotated[str, typer.Option("--name", help="Work pool name.")],
+    template_file: Annotated[
+        Path, typer.Option("--base-job-template", help="Base job template (JSON) to apply.", exists=True)
+    ],
+    pool_type: Annotated[str, typer.Option("--type", help="Work pool type.")] = "kubernetes",
+) -> None:
+    """Create a work pool, or apply a template that changed since the last sync; a restart keeps UI edits."""
+    from sentiment_trainer import deployments
+
+    try:
+        template = json.loads(template_file.read_text())
+    except ValueError as exc:
+        raise TrainerError(f"{template_file} is not valid JSON: {exc}") from None
+    settings = _settings()
+    api_url = _prefect_api_url(settings)
+    if not api_url:
+        raise TrainerError("PREFECT_API_URL is not set; sync-pool talks to a running Prefect server")
+    _probe(api_url.rstrip("/") + "/health", "the Prefect API", "is PREFECT_API_URL right and the server up?")
+    with _prefect_api(api_url):
+        result = asyncio.run(deployments.sync_pool(name, pool_type, template))
+    console.print(f"work pool {result.name} ({result.type}): {result.action}")

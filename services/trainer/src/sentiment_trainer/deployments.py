@@ -6,8 +6,10 @@ create the pools (the Kubernetes one with our base job template), and give the {
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
@@ -22,20 +24,6 @@ from sentiment_trainer.errors import TrainerError
 Target = Literal["local", "k8s"]
 PREFECT_FILE = "prefect.yaml"
 K8S_TEMPLATE_RESOURCE = "k8s/base-job-template.json"
-
-# Defaults of the {{ $VARS }} in prefect.yaml; the environment overrides each one.
-TEMPLATE_ENV_DEFAULTS: dict[str, str] = {
-    "TRAINER_IMAGE": "sentiment-trainer:dev",
-    "TRAINER_IMAGE_PULL_POLICY": "IfNotPresent",
-    "K8S_NAMESPACE": "mlops",
-    "K8S_SERVICE_ACCOUNT": "sentiment-trainer",
-    # The in-cluster MLflow Service of the Helm release, port 5000 (architecture.md).
-    "K8S_MLFLOW_TRACKING_URI": "http://sentiment-mlflow:5000",
-    "TRAINER_CPU_REQUEST": "500m",
-    "TRAINER_CPU_LIMIT": "2",
-    "TRAINER_MEMORY_REQUEST": "1Gi",
-    "TRAINER_MEMORY_LIMIT": "3Gi",
-}
 
 
 @dataclass(frozen=True)
@@ -101,8 +89,7 @@ def find_project_dir(explicit: Path | None = None, trainer_dir: Path | None = No
 def template_env(project_dir: Path, environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """Values for prefect.yaml's {{ $VARS }}: the environment where set, else our defaults."""
     environ = os.environ if environ is None else environ
-    defaults = {**TEMPLATE_ENV_DEFAULTS, "TRAINER_DIR": str(project_dir)}
-    return {key: environ.get(key) or default for key, default in defaults.items()}
+    return {"TRAINER_DIR": environ.get("TRAINER_DIR") or str(project_dir)}
 
 
 async def ensure_pools(targets: Sequence[Target], update: bool = False) -> list[PoolResult]:
@@ -135,6 +122,47 @@ async def ensure_pools(targets: Sequence[Target], update: bool = False) -> list[
             else:
                 results.append(PoolResult(spec.name, spec.type, "exists"))
     return results
+
+
+# The pool's description records which template was last applied, so a restart can tell "same template as last
+# time" (keep the pool, and any edit made in the Prefect UI) from "a new template" (a chart upgrade: apply it).
+TEMPLATE_DIGEST_MARK = "base job template sha256:"
+
+
+def template_digest(template: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def applied_digest(description: str | None) -> str | None:
+    match = re.search(re.escape(TEMPLATE_DIGEST_MARK) + r"([0-9a-f]{16})", description or "")
+    return match.group(1) if match else None
+
+
+async def sync_pool(name: str, pool_type: str, template: Mapping[str, Any]) -> PoolResult:
+    """Create the pool, or apply `template` when it differs from the one applied last (not on every restart)."""
+    from prefect import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate, WorkPoolUpdate
+    from prefect.exceptions import ObjectNotFound
+
+    digest = template_digest(template)
+    description = (
+        f"Managed by sentiment-trainer sync-pool ({TEMPLATE_DIGEST_MARK}{digest}). Edits made here are kept"
+        " until a different template is applied (a chart upgrade that changes it)."
+    )
+    async with get_client() as client:
+        try:
+            existing = await client.read_work_pool(name)
+        except ObjectNotFound:
+            await client.create_work_pool(
+                WorkPoolCreate(name=name, type=pool_type, base_job_template=dict(template), description=description)
+            )
+            return PoolResult(name, pool_type, "created")
+        if existing.type != pool_type:
+            raise TrainerError(f"work pool '{name}' exists with type '{existing.type}', expected '{pool_type}'")
+        if applied_digest(existing.description) == digest:
+            return PoolResult(name, pool_type, "exists")
+        await client.update_work_pool(name, WorkPoolUpdate(base_job_template=dict(template), description=description))
+        return PoolResult(name, pool_type, "updated")
 
 
 def run_prefect_deploy(

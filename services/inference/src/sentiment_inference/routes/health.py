@@ -1,13 +1,32 @@
-"""Probes: /health/live (the process answers), /health/ready (a champion is loaded and warm), /health (summary)."""
+"""Probes: /health/live (the process answers), /health/ready (serving what the registry holds), /health (summary).
+
+Readiness means "this replica serves the registry's current state": a validated, warmed champion is loaded, or the
+registry answered that no champion exists yet. The second case matters for installs: before the first training no
+replica could ever turn Ready, so `helm install --wait` (and any rollout gate) would wait forever, and the Service
+would refuse connections instead of answering `503 no_champion`. Once a champion exists, a replica that has not
+loaded it (still loading, MLflow unreachable, version rejected) is not Ready, so rollouts keep waiting for it.
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from sentiment_inference.app_state import get_service
+from sentiment_inference.app_state import Service, get_service
 from sentiment_inference.schemas import HealthResponse, LiveResponse, ReadyResponse
 from sentiment_inference.settings import Settings
+
+NO_CHAMPION_YET = "no champion registered yet: /predict answers 503 no_champion until a model is promoted"
+
+
+def readiness(service: Service) -> ReadyResponse:
+    model = service.store.current
+    if model is not None:
+        return ReadyResponse(ready=True, model_version=model.version)
+    last = service.poller.state.last_result
+    if last is not None and last.outcome == "no_champion":
+        return ReadyResponse(ready=True, reason=NO_CHAMPION_YET)
+    return ReadyResponse(ready=False, reason="no champion model loaded yet")
 
 
 def build_router(settings: Settings) -> APIRouter:
@@ -20,16 +39,13 @@ def build_router(settings: Settings) -> APIRouter:
     @router.get(
         "/health/ready",
         response_model=ReadyResponse,
-        responses={503: {"model": ReadyResponse, "description": "No champion loaded yet."}},
-        summary="Readiness: a validated, warmed champion is serving",
+        responses={503: {"model": ReadyResponse, "description": "The registry's champion is not loaded (yet)."}},
+        summary="Readiness: the champion is loaded and warm, or the registry has none yet",
     )
     async def ready(request: Request) -> JSONResponse:
-        model = get_service(request).store.current
-        if model is None:
-            body = ReadyResponse(ready=False, reason="no champion model yet")
-            return JSONResponse(body.model_dump(), status_code=503)
         # Once a model serves, readiness stays true: registry outages and rejected candidates do not stop it.
-        return JSONResponse(ReadyResponse(ready=True, model_version=model.version).model_dump(exclude_none=True))
+        body = readiness(get_service(request))
+        return JSONResponse(body.model_dump(exclude_none=True), status_code=200 if body.ready else 503)
 
     @router.get(
         "/health",
@@ -43,7 +59,7 @@ def build_router(settings: Settings) -> APIRouter:
         return HealthResponse(
             status="ok" if model else "no_champion",
             live=True,
-            ready=model is not None,
+            ready=readiness(service).ready,
             model_name=settings.model_name,
             model_alias=settings.model_alias,
             model_version=model.version if model else None,
