@@ -57,11 +57,12 @@ demo-down: ## Stop what `make demo` started (state stays in .local/)
 # `docker compose` (the Docker plugin) when present, else the standalone binary `make install` puts in .venv.
 COMPOSE ?= $(if $(shell docker compose version >/dev/null 2>&1 && echo yes),docker compose,$(ROOT)/.venv/bin/docker-compose)
 COMPOSE_DOWN_ARGS ?=
+# Lineage tag of the images compose builds (the Dockerfiles' GIT_COMMIT build arg).
+export GIT_COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 
 .PHONY: compose-up
-compose-up: ## Build the images and start the platform with docker compose (creates .env from .env.example if missing)
-	@test -f .env || { cp .env.example .env; echo "Created .env from .env.example: change its passwords."; }
-	@mkdir -p data
+compose-up: ## Check .env, ports and the engine, then build the images and start the platform (waits until healthy)
+	@COMPOSE="$(COMPOSE)" sh compose/preflight.sh .env
 	$(COMPOSE) up --detach --build --wait --wait-timeout 900
 	@echo "MLflow http://localhost:5001  Prefect http://localhost:4200  MinIO http://localhost:9001  API http://localhost:8000/docs"
 
@@ -70,12 +71,32 @@ compose-down: ## Stop the platform (keeps the volumes; COMPOSE_DOWN_ARGS=-v also
 	$(COMPOSE) down $(COMPOSE_DOWN_ARGS)
 
 .PHONY: compose-train
-compose-train: ## Train once in the running trainer container and promote the model if it wins (champion)
-	$(COMPOSE) exec trainer sentiment-trainer train --champion
+compose-train: ## Run the sentiment-training/local deployment on the trainer's worker and wait for it (promotes a winner)
+	$(COMPOSE) exec trainer prefect deployment run sentiment-training/local --watch
 
 .PHONY: compose-check
 compose-check: ## Validate docker-compose.yml with .env.example (docker compose config -q; no engine needed)
 	$(COMPOSE) --env-file .env.example config -q
+
+##@ Test harness (a private Docker engine on this machine; test tooling, see harness/README.md)
+
+ENGINE := bash harness/container-engine/engine.sh
+
+.PHONY: engine-up
+engine-up: ## Start the harness's own dockerd (socket /run/sentiment-engine/docker.sock; eval "$$(harness/container-engine/engine.sh env)")
+	@$(ENGINE) up
+
+.PHONY: engine-down
+engine-down: ## Stop it and remove its processes, bridges, mounts and iptables rules (keeps the image cache)
+	@$(ENGINE) down
+
+.PHONY: stand-ins
+stand-ins: ## Build the stand-in base images (python, uv, postgres, minio) into the harness engine (cached)
+	@eval "$$($(ENGINE) env)" && bash harness/stand-in-images/build.sh
+
+.PHONY: compose-e2e
+compose-e2e: install ## The laptop lifecycle for real: engine, stand-ins, make compose-up, train, promote, down/up (tests/compose_e2e)
+	@bash tests/compose_e2e/run.sh $(PYTEST_ARGS)
 
 ##@ Kubernetes (kind + Helm)
 
@@ -103,8 +124,8 @@ port-forward: ## Forward MLflow :5001, Prefect UI :4200, MinIO console :9001, in
 	@$(KIND_LOOP) port-forward
 
 .PHONY: train
-train: ## Run the sentiment-training/k8s deployment as a Kubernetes Job and follow its logs to the end
-	@python scripts/charts/k8s_train.py
+train: ## Run the sentiment-training/k8s deployment as a Kubernetes Job and follow its logs (PARAMS="C=4 ...")
+	@python scripts/charts/k8s_train.py $(foreach p,$(PARAMS),--param $(p))
 
 .PHONY: smoke
 smoke: ## Wait for a champion in the inference service, then POST /predict through the API server
@@ -114,6 +135,25 @@ smoke: ## Wait for a champion in the inference service, then POST /predict throu
 kind-down: ## Delete the kind cluster `sentiment`
 	@$(KIND_LOOP) down
 
+.PHONY: upload-data
+upload-data: ## Offline clusters: copy DATA=<file> into the dataset PVC (deploy with training.data.prepare.mode=upload)
+	@$(KIND_LOOP) upload-data "$(DATA)"
+
 .PHONY: charts-check
 charts-check: install ## helm lint, kubeconform (k8s 1.31 + 1.34, offline), helm-unittest and manifest checks
 	@pytest tests/charts -q
+
+##@ Local cluster (test harness)
+
+# One node of upstream Kubernetes built from source, for machines where kind cannot pull its node
+# image: harness/local-cluster/README.md. Then `export KUBECONFIG=...` (printed) and the targets above.
+LOCAL_CLUSTER := bash harness/local-cluster/cluster.sh
+CLUSTER_DOWN_ARGS ?=
+
+.PHONY: cluster-up
+cluster-up: ## Build what is missing (cached in .tools/), start the local cluster, print the KUBECONFIG line
+	@$(LOCAL_CLUSTER) up
+
+.PHONY: cluster-down
+cluster-down: ## Stop the local cluster, remove all it made (CLUSTER_DOWN_ARGS=--keep-state keeps etcd + volumes)
+	@$(LOCAL_CLUSTER) down $(CLUSTER_DOWN_ARGS)
