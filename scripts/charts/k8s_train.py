@@ -5,12 +5,14 @@
 2. Wait for the Job the worker creates for that flow run (label `prefect.io/flow-run-id`).
 3. Stream its pod's log, then exit 0 when the Job completed, 1 when it failed.
 
-    python scripts/charts/k8s_train.py [--namespace mlops] [--release sentiment] [--timeout 1800]
+    python scripts/charts/k8s_train.py [--namespace mlops] [--release sentiment] [--timeout 1800] [--param C=4 ...]
+    make train PARAMS="C=4 nb_alpha=1"     # the same overrides as `sentiment-trainer train --param`
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 import time
@@ -111,10 +113,23 @@ def exec_in_pod(core: Any, namespace: str, pod: str, container: str, command: li
     return output
 
 
-def trigger(core: Any, namespace: str, release: str, deployment: str) -> str:
+def parse_params(pairs: list[str]) -> dict[str, str]:
+    """`key=value` overrides -> the flow's `overrides` parameter."""
+    overrides: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise LoopError(f"--param expects key=value, got {pair!r}")
+        overrides[key.strip()] = value.strip()
+    return overrides
+
+
+def trigger(core: Any, namespace: str, release: str, deployment: str, overrides: dict[str, str]) -> str:
     pods = core.list_namespaced_pod(namespace, label_selector=component_selector(release, WORKER_COMPONENT)).items
     worker = pick_ready_pod(pods, "Prefect worker")
     command = ["prefect", "--no-prompt", "deployment", "run", deployment]
+    if overrides:
+        command += ["--param", f"overrides={json.dumps(overrides)}"]
     print(f"==> {' '.join(command)}   (in pod {worker.metadata.name})", flush=True)
     output = exec_in_pod(core, namespace, worker.metadata.name, WORKER_CONTAINER, command, timeout=120)
     print(output.rstrip(), flush=True)
@@ -168,11 +183,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--deployment", default=DEFAULT_DEPLOYMENT)
     parser.add_argument("--context", default=None, help="kubeconfig context (default: current)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for the Job")
+    parser.add_argument("--param", action="append", default=[], help="training override key=value (repeatable)")
     args = parser.parse_args(argv)
     try:
+        overrides = parse_params([pair for item in args.param for pair in item.split()])
         api = load_cluster(args.context)
         core, batch = client.CoreV1Api(api), client.BatchV1Api(api)
-        flow_run_id = trigger(core, args.namespace, args.release, args.deployment)
+        flow_run_id = trigger(core, args.namespace, args.release, args.deployment, overrides)
         print(f"==> flow run {flow_run_id}", flush=True)
         outcome = follow(core, batch, args.namespace, flow_run_id, args.timeout)
     except LOOP_ERRORS as exc:

@@ -2,7 +2,9 @@
 # The kind developer loop behind the Makefile's "Kubernetes (kind + Helm)" targets. Each step is idempotent.
 #   kind-loop.sh up | images | load | deploy | upload-data FILE | port-forward | down | tag
 # Overrides (environment): KIND_CLUSTER (sentiment), K8S_NAMESPACE (mlops), HELM_RELEASE (sentiment),
-# IMAGE_TAG (default: the git sha, plus a content hash when the tree has uncommitted changes).
+# IMAGE_TAG (default: the git sha, plus a content hash when the tree has uncommitted changes),
+# DEPLOY_VALUES (extra values files, space-separated, after the kind profile; `make cluster-up` sets it for the
+# local test cluster), HELM_ARGS (extra `helm upgrade` arguments, e.g. "--set inference.replicaCount=2").
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -97,10 +99,18 @@ cmd_deploy() {
   need helm kubectl
   local tag
   tag="$(image_tag)"
+  local extra=() file
+  for file in ${DEPLOY_VALUES:-}; do
+    [[ -f "$file" ]] || die "values file '$file' (DEPLOY_VALUES) does not exist"
+    extra+=(--values "$file")
+  done
+  # shellcheck disable=SC2206  # HELM_ARGS is a list of words on purpose
+  extra+=(${HELM_ARGS:-})
   log "helm upgrade --install $release (images tagged $tag) in namespace $namespace"
   helm upgrade --install "$release" "$chart" \
     --namespace "$namespace" --create-namespace \
     --values "$kind_values" \
+    "${extra[@]}" \
     --set-string "images.tag=$tag" \
     --wait --timeout 15m
   log "deployed; 'make port-forward' opens the UIs, 'make train' trains, 'make smoke' predicts"

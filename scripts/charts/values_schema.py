@@ -284,6 +284,7 @@ PROPERTIES: Schema = {
         {
             "enabled": BOOL,
             "replicaCount": integer(0),
+            "preStopSleepSeconds": integer(0, 120),
             "strategy": obj(
                 {
                     "type": {"type": "string", "enum": ["RollingUpdate", "Recreate"]},

@@ -333,8 +333,9 @@ def test_make_train_triggers_the_run_and_follows_its_job(
 
     monkeypatch.setattr(k8s_train, "exec_in_pod", fake_exec)
     monkeypatch.setattr(k8s_train, "POLL_SECONDS", 0.05)
-    assert k8s_train.main(["--timeout", "10"]) == 0, capsys.readouterr().err
-    assert executed == [("worker-1", ["prefect", "--no-prompt", "deployment", "run", "sentiment-training/k8s"])]
+    assert k8s_train.main(["--timeout", "10", "--param", "C=0.5 nb_alpha=1"]) == 0, capsys.readouterr().err
+    run = ["prefect", "--no-prompt", "deployment", "run", "sentiment-training/k8s"]
+    assert executed == [("worker-1", [*run, "--param", 'overrides={"C": "0.5", "nb_alpha": "1"}'])]
     out = capsys.readouterr().out
     assert "promote-champion: version 7 is the champion" in out
     assert "training Job succeeded" in out
