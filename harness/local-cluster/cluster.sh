@@ -582,8 +582,9 @@ cmd_up() {
   start_kube_proxy
   "${KCTL[@]}" apply -f <(manifest coredns.yaml) -f <(manifest local-path.yaml) >/dev/null
   wait_for "node $NODE_NAME Ready" 120 node_ready
-  wait_for CoreDNS 180 "${KCTL[@]}" -n kube-system rollout status deployment/coredns --timeout=5s
-  wait_for local-path-provisioner 180 "${KCTL[@]}" -n local-path-storage rollout status deployment/local-path-provisioner --timeout=5s
+  # Pods, not Deployment status: with kept state that status is stale from before `down`.
+  wait_for CoreDNS 180 "${KCTL[@]}" -n kube-system wait pod -l k8s-app=kube-dns --for=condition=Ready --timeout=5s
+  wait_for local-path-provisioner 180 "${KCTL[@]}" -n local-path-storage wait pod -l app=local-path-provisioner --for=condition=Ready --timeout=5s
   log "cluster ready in $((SECONDS - t0))s: node $NODE_NAME, namespace mlops (Pod Security: restricted)"
   [[ -x "$bin/helm" ]] || log "helm is not in $bin yet: run make tools"
   echo "export KUBECONFIG=$kubeconfig"
@@ -632,9 +633,12 @@ unmount_all() {
 # plus our FORWARD rules, in one iptables-restore per table. Docker's rules are not touched.
 clean_iptables() {
   local cmd table rules
-  # Both backends: kube-proxy picks legacy or nft by what it finds on the host.
+  # Both backends: kube-proxy picks legacy or nft by what it finds on the host. Legacy only when
+  # its tables exist: merely listing them would create them.
   for cmd in iptables-nft ip6tables-nft iptables-legacy ip6tables-legacy; do
     command -v "$cmd-save" >/dev/null || continue
+    [[ $cmd == iptables-legacy && -z "$(cat /proc/net/ip_tables_names 2>/dev/null)" ]] && continue
+    [[ $cmd == ip6tables-legacy && -z "$(cat /proc/net/ip6_tables_names 2>/dev/null)" ]] && continue
     for table in filter nat mangle raw; do
       rules="$("$cmd-save" -t "$table" 2>/dev/null)" || continue
       awk -v comment="$FW_COMMENT" -v table="$table" '
