@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from tests.charts.chartlib import CHART, K8S_DEV, SCRIPTS, run
+from tests.charts.chartlib import CHART, K8S_DEV, REPO_ROOT, SCRIPTS, run
 
 # Subtrees documented as a whole by the comment on their key (their inner keys are Prefect's, not ours).
 DOCUMENTED_AS_A_WHOLE = {"prefectWorker.workPool.baseJobTemplate"}
@@ -152,8 +152,12 @@ def test_kind_node_image_is_pinned() -> None:
     assert config["name"] == "sentiment"
     images = [node["image"] for node in config["nodes"]]
     assert images, "the node image must be pinned"
+    # By digest (kind: "you must use the @sha256 digest"), at the minor the local test cluster runs.
+    cluster_script = (REPO_ROOT / "harness" / "local-cluster" / "cluster.sh").read_text()
+    minor = re.search(r"^K8S_VERSION=v1\.(\d+)\.", cluster_script, re.MULTILINE)
+    assert minor, "harness/local-cluster/cluster.sh pins no K8S_VERSION"
     for image in images:
-        assert re.fullmatch(r"kindest/node:v1\.(3[1-9])\.\d+", image), image
+        assert re.fullmatch(rf"kindest/node:v1\.{minor.group(1)}\.\d+@sha256:[0-9a-f]{{64}}", image), image
 
 
 def test_chart_has_no_dependencies_to_fetch() -> None:

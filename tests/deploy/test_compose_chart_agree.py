@@ -351,7 +351,7 @@ def test_role_mapping_sees_every_project_container(documents: list[dict[str, Any
     """Guards the mapping above: every project image in the chart is recognised or is a known helper."""
     helpers = (
         "mlflow db upgrade",
-        "work-pool create",
+        "sentiment-trainer sync-pool",
         "sentiment-trainer deploy",
         "sentiment-trainer prepare",
         "helm_test",
