@@ -9,6 +9,7 @@
 #   cluster.sh kubeconfig             print the kubeconfig path
 #   cluster.sh load-images IMG|TAR... copy images into the node (docker save from $DOCKER_HOST, or archives)
 #   cluster.sh restart-node           restart containerd and the kubelet; pods and volumes stay
+# shellcheck disable=SC2329 # fill_* and node_ready are called through build_image and wait_for
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -72,7 +73,7 @@ APT_PACKAGES=(containerd runc containernetworking-plugins iptables conntrack bus
 ensure_packages() {
   local pkg missing=()
   for pkg in "${APT_PACKAGES[@]}"; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+    [[ "$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null)" == "install ok installed" ]] || missing+=("$pkg")
   done
   [[ ${#missing[@]} -eq 0 ]] && return
   log "apt-get install ${missing[*]}"
@@ -256,6 +257,7 @@ write_configs() {
   local u
   for u in admin controller-manager scheduler kube-proxy kubelet-client; do write_kubeconfig "$conf/$u.kubeconfig" "$u"; done
   put "$kubeconfig" <"$conf/admin.kubeconfig"
+  chmod 0600 "$kubeconfig" # admin credentials
 
   put "$conf/containerd.toml" <<EOF
 # The cluster's own containerd, next to any other (Docker's) on the machine.
@@ -447,8 +449,11 @@ wait_for() {
 # --------------------------------------------------------------------------------------------
 # Host networking the node needs (undone by `down`)
 
+# (Not `ip addr | grep -q`: with pipefail, grep quitting early fails the pipeline.)
+node_ip_on_lo() { [[ -n "$(ip -4 -o addr show dev lo to "$NODE_IP/32")" ]]; }
+
 setup_host_network() {
-  ip addr show dev lo | grep -q "inet $NODE_IP/32" || ip addr add "$NODE_IP/32" dev lo
+  node_ip_on_lo || ip addr add "$NODE_IP/32" dev lo
   # kube-proxy needs bridged traffic in iptables; bridged and DNAT'd pod traffic needs forwarding.
   # Both stay on afterwards: Docker on this machine relies on them as well.
   sysctl -qw net.bridge.bridge-nf-call-iptables=1 net.ipv4.ip_forward=1
@@ -664,7 +669,7 @@ clean_links() {
     ip link delete "$link" 2>/dev/null || true
   done
   ip link show "$BRIDGE" >/dev/null 2>&1 && ip link delete "$BRIDGE"
-  if ip addr show dev lo | grep -q "inet $NODE_IP/32"; then ip addr delete "$NODE_IP/32" dev lo; fi
+  if node_ip_on_lo; then ip addr delete "$NODE_IP/32" dev lo; fi
 }
 
 clean_cgroups() {
@@ -700,15 +705,22 @@ cmd_down() {
   fi
 }
 
+# Exit status 0 only when every component runs.
 cmd_status() {
-  local c
+  local c down=0
   for c in containerd etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy; do
-    if running "$c"; then printf '  %-24s running (pid %s)\n' "$c" "$(cat "$(pidfile "$c")")"; else printf '  %-24s stopped\n' "$c"; fi
+    if running "$c"; then
+      printf '  %-24s running (pid %s)\n' "$c" "$(cat "$(pidfile "$c")")"
+    else
+      printf '  %-24s stopped\n' "$c"
+      down=1
+    fi
   done
   if running kube-apiserver; then
     "${KCTL[@]}" get nodes -o wide 2>/dev/null || true
     echo "export KUBECONFIG=$kubeconfig"
   fi
+  return "$down"
 }
 
 cmd_load_images() {
@@ -752,15 +764,21 @@ cmd_restart_node() {
   log "node Ready, $(grep -c . <<<"$before") pods Ready again"
 }
 
-case "${1:-}" in
-  up) cmd_up ;;
-  down) cmd_down "${2:-}" ;;
-  status) cmd_status ;;
-  kubeconfig) echo "$kubeconfig" ;;
-  load-images)
-    shift
-    cmd_load_images "$@"
-    ;;
-  restart-node) cmd_restart_node ;;
-  *) die "usage: cluster.sh up | down [--keep-state] | status | kubeconfig | load-images IMG|TAR... | restart-node" ;;
-esac
+main() {
+  case "${1:-}" in
+    up) cmd_up ;;
+    down) cmd_down "${2:-}" ;;
+    status) cmd_status ;;
+    kubeconfig) echo "$kubeconfig" ;;
+    load-images)
+      shift
+      cmd_load_images "$@"
+      ;;
+    restart-node) cmd_restart_node ;;
+    *) die "usage: cluster.sh up | down [--keep-state] | status | kubeconfig | load-images IMG|TAR... | restart-node" ;;
+  esac
+}
+
+# bash reads a script as it runs it: calling main and exiting on one line means the whole file is
+# parsed first, so editing (or `git checkout`) this file under a running `up` cannot break it.
+main "$@"; exit
