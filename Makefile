@@ -150,10 +150,27 @@ charts-check: install ## helm lint, kubeconform (k8s 1.31 + 1.34, offline), helm
 LOCAL_CLUSTER := bash harness/local-cluster/cluster.sh
 CLUSTER_DOWN_ARGS ?=
 
+# While the local cluster runs, make's Kubernetes targets (deploy, train, smoke, upload-data, port-forward) use it:
+# its kubeconfig and the values overlay that says where its images come from.
+LOCAL_CLUSTER_ENV := .tools/cluster/make.env
+-include $(LOCAL_CLUSTER_ENV)
+
 .PHONY: cluster-up
-cluster-up: ## Build what is missing (cached in .tools/), start the local cluster, print the KUBECONFIG line
+cluster-up: ## Build what is missing (cached in .tools/), start the local cluster, point make deploy/train/smoke at it
 	@$(LOCAL_CLUSTER) up
+	@printf 'export KUBECONFIG := %s\nexport DEPLOY_VALUES := %s\n' "$$($(LOCAL_CLUSTER) kubeconfig)" \
+		"$(ROOT)/harness/local-cluster/values-local-cluster.yaml" >$(LOCAL_CLUSTER_ENV)
+
+.PHONY: cluster-load
+cluster-load: ## Load the project images (current tag) and the postgres/minio stand-ins into the local cluster's node
+	@$(LOCAL_CLUSTER) load-images $(foreach i,trainer inference mlflow,sentiment-$(i):$$(bash scripts/charts/kind-loop.sh tag)) \
+		postgres:17.6-bookworm quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z
+
+.PHONY: cluster-e2e
+cluster-e2e: install ## The Kubernetes path for real: images, local cluster, make deploy/train/smoke, faults, uninstall
+	@bash tests/cluster_e2e/run.sh $(PYTEST_ARGS)
 
 .PHONY: cluster-down
 cluster-down: ## Stop the local cluster, remove all it made (CLUSTER_DOWN_ARGS=--keep-state keeps etcd + volumes)
+	@rm -f $(LOCAL_CLUSTER_ENV)
 	@$(LOCAL_CLUSTER) down $(CLUSTER_DOWN_ARGS)

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Compose command of the `trainer` service (sentiment-trainer image, WORKDIR with prefect.yaml):
-# register the deployments of prefect.yaml (idempotent; creates the work pools if missing), then run the
+# register the `local` deployment of prefect.yaml (idempotent; creates its pool if missing; the `k8s` one would
+# stay Scheduled forever here: no Kubernetes worker), then run the
 # process worker that executes `sentiment-training/local` runs, from the CLI or the Prefect UI's "Run".
 set -eu
 
@@ -9,7 +10,7 @@ pool="${PREFECT_WORK_POOL:-sentiment-local}"
 attempts="${DEPLOY_ATTEMPTS:-5}"
 
 n=1
-until sentiment-trainer deploy; do
+until sentiment-trainer deploy --only local; do
   if [ "$n" -ge "$attempts" ]; then
     echo "trainer: 'sentiment-trainer deploy' failed $n times against $PREFECT_API_URL" >&2
     exit 1

@@ -8,7 +8,6 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
-import yaml
 
 from tests.deploy.conftest import (
     COMPOSE_FILE,
@@ -31,10 +30,15 @@ PUBLISHED = {
 SERVICE_IMAGE = {
     "trainer": "sentiment-trainer",
     "prefect-server": "sentiment-trainer",
+    "prepare": "sentiment-trainer",
     "mlflow": "sentiment-mlflow",
     "bucket-init": "sentiment-mlflow",
     "inference": "sentiment-inference",
 }
+# The one service that builds each image; the others only name it (two builders of one image race in
+# Compose's parallel build: "image ... already exists").
+BUILDER = {"sentiment-trainer": "trainer", "sentiment-mlflow": "mlflow", "sentiment-inference": "inference"}
+ONE_SHOT = {"bucket-init", "prepare"}
 MINIO_IMAGE = "quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z"
 # Secrets must come from .env: no default may hide a missing one. ADMIN_TOKEN is the exception on purpose:
 # empty means "/admin/reload disabled" (docs/architecture.md).
@@ -91,25 +95,26 @@ def test_env_example_covers_every_variable_and_nothing_else() -> None:
 
 
 def test_every_long_running_service_has_a_healthcheck(services: dict[str, Any]) -> None:
-    assert set(services) == LONG_RUNNING | {"bucket-init"}
+    assert set(services) == LONG_RUNNING | ONE_SHOT
     for name in LONG_RUNNING:
         check = services[name].get("healthcheck")
         assert check, f"{name} has no healthcheck"
         assert check.get("test"), f"{name} has an empty healthcheck"
         assert not check.get("disable"), f"{name} disables its healthcheck"
         assert services[name].get("restart") == "unless-stopped", name
-    assert "healthcheck" not in services["bucket-init"]
-    assert services["bucket-init"].get("restart", "no") == "no"
+    for name in ONE_SHOT:
+        assert "healthcheck" not in services[name]
+        assert services[name].get("restart", "no") == "no"
 
 
 def test_dependencies_wait_for_health_or_completion(services: dict[str, Any]) -> None:
     for name, service in services.items():
         for dependency, spec in service.get("depends_on", {}).items():
-            expected = "service_completed_successfully" if dependency == "bucket-init" else "service_healthy"
+            expected = "service_completed_successfully" if dependency in ONE_SHOT else "service_healthy"
             assert spec["condition"] == expected, f"{name} -> {dependency}: {spec['condition']}"
     assert set(services["mlflow"]["depends_on"]) == {"postgres", "bucket-init"}
     assert set(services["prefect-server"]["depends_on"]) == {"postgres"}
-    assert set(services["trainer"]["depends_on"]) == {"prefect-server", "mlflow"}
+    assert set(services["trainer"]["depends_on"]) == {"prepare", "prefect-server", "mlflow"}
     assert set(services["inference"]["depends_on"]) == {"mlflow"}
     assert set(services["bucket-init"]["depends_on"]) == {"minio"}
 
@@ -126,12 +131,33 @@ def test_images_are_built_from_the_dockerfiles_with_default_tag(services: dict[s
     for name, image in SERVICE_IMAGE.items():
         service = services[name]
         assert service["image"] == f"{image}:dev"
+        if BUILDER[image] != name:
+            assert "build" not in service, f"{name} must not build {image} too (only {BUILDER[image]} does)"
+            assert service.get("pull_policy") == "never", f"{name}: {image} comes from {BUILDER[image]}'s build"
+            continue
         build = service["build"]
         assert Path(build["context"]) == REPO_ROOT, "the build context is the workspace root"
         dockerfile = REPO_ROOT / build["dockerfile"]
         assert dockerfile.is_file(), dockerfile
         assert dockerfile.parent.name == image.removeprefix("sentiment-"), f"{name} builds {dockerfile}"
+        assert build["args"]["GIT_COMMIT"] == "unknown", "images record their commit (GIT_COMMIT, default unknown)"
     assert services["minio"]["image"] == MINIO_IMAGE
+
+
+def test_each_image_has_exactly_one_builder(services: dict[str, Any]) -> None:
+    builders: dict[str, list[str]] = {}
+    for name, service in services.items():
+        if "build" in service:
+            builders.setdefault(service["image"], []).append(name)
+    assert builders == {f"{image}:dev": [name] for image, name in BUILDER.items()}
+
+
+def test_git_commit_reaches_the_build_args() -> None:
+    model = compose_config(GIT_COMMIT="0123abcd")
+    for name in BUILDER.values():
+        assert model["services"][name]["build"]["args"]["GIT_COMMIT"] == "0123abcd", name
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    assert "export GIT_COMMIT ?= $(shell git rev-parse HEAD" in makefile, "make compose-up passes the commit"
 
 
 def test_registry_and_tag_are_overridable() -> None:
@@ -141,12 +167,17 @@ def test_registry_and_tag_are_overridable() -> None:
 
 
 def test_named_volumes_hold_the_state(compose_model: dict[str, Any], services: dict[str, Any]) -> None:
-    assert set(compose_model["volumes"]) >= {"postgres-data", "minio-data"}
+    assert set(compose_model["volumes"]) >= {"postgres-data", "minio-data", "dataset"}
     mounts = {
         (name, v["target"]): v for name, s in services.items() for v in s.get("volumes", []) if v["type"] == "volume"
     }
-    assert mounts[("postgres", "/var/lib/postgresql/data")]["source"] == "postgres-data"
+    # postgres:18+ refuses a volume at /var/lib/postgresql/data: the volume is its parent, the cluster PGDATA.
+    assert mounts[("postgres", "/var/lib/postgresql")]["source"] == "postgres-data"
+    pgdata = PurePosixPath(services["postgres"]["environment"]["PGDATA"])
+    assert pgdata.parent == PurePosixPath("/var/lib/postgresql"), "PGDATA inside the volume, explicit"
     assert mounts[("minio", "/data")]["source"] == "minio-data"
+    assert mounts[("prepare", "/data")]["source"] == "dataset"
+    assert mounts[("trainer", "/data")]["source"] == "dataset"
 
 
 def test_postgres_init_creates_both_databases(services: dict[str, Any]) -> None:
@@ -168,9 +199,12 @@ def test_mlflow_upgrades_the_schema_then_serves_proxied_artifacts(services: dict
     allowed = set(env["MLFLOW_SERVER_ALLOWED_HOSTS"].split(","))
     assert allowed >= {"mlflow", "mlflow:*", "localhost", "localhost:*", "127.0.0.1:*"}
     script = compose_script(service["command"]).read_text()
-    upgrade = script.index('mlflow db upgrade "$MLFLOW_BACKEND_STORE_URI"')
+    # The URI carries the password: it stays in the environment, never on a command line (`ps`, `docker top`).
+    upgrade = script.index("python -m sentiment_mlflow_server.db_upgrade")
     serve = script.index("exec mlflow server")
     assert upgrade < serve
+    assert 'MLFLOW_BACKEND_STORE_URI"' not in script.replace(":?MLFLOW_BACKEND_STORE_URI", ""), "URI in argv"
+    assert "--backend-store-uri" not in script, "mlflow server reads MLFLOW_BACKEND_STORE_URI itself"
     for flag in ("--host 0.0.0.0", "--port 5000", "--serve-artifacts", "--artifacts-destination", "--allowed-hosts"):
         assert flag in script[serve:], flag
     assert "-w " in script[serve:], "one worker: the default four cost ~1 GB"
@@ -192,7 +226,8 @@ def test_trainer_registers_deployments_then_runs_the_local_worker(services: dict
     assert env["PREFECT_WORK_POOL"] == "sentiment-local"
     assert env["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
     script = compose_script(service["command"]).read_text()
-    deploy = script.index("sentiment-trainer deploy")
+    # Only the local deployment: a `k8s` one would stay Scheduled forever without a Kubernetes worker.
+    deploy = script.index("sentiment-trainer deploy --only local")
     worker = script.index('exec prefect worker start --pool "$pool"')
     assert deploy < worker
     assert 'pool="${PREFECT_WORK_POOL:-sentiment-local}"' in script
@@ -200,21 +235,30 @@ def test_trainer_registers_deployments_then_runs_the_local_worker(services: dict
     assert env["PREFECT_WORKER_WEBSERVER_PORT"] in " ".join(service["healthcheck"]["test"])
 
 
-def test_trainer_reads_the_repository_params_and_data(services: dict[str, Any]) -> None:
-    service = services["trainer"]
+def test_trainer_reads_the_repository_params_and_the_prepared_data(services: dict[str, Any]) -> None:
+    for name in ("trainer", "prepare"):
+        service = services[name]
+        binds = {v["target"]: v for v in service["volumes"] if v["type"] == "bind"}
+        # A directory mount: an editor that saves params.yaml by rename stays visible (a file mount would not).
+        workspace = binds["/workspace"]
+        assert Path(workspace["source"]) == REPO_ROOT
+        assert workspace.get("read_only") is True
+        assert service["environment"]["PARAMS_FILE"] == "/workspace/params.yaml"
+        assert service["environment"]["DATA_PATH"] == "/data/reviews.csv.gz"
+    volumes = {v["target"]: v for v in services["trainer"]["volumes"] if v["type"] == "volume"}
+    assert volumes["/data"].get("read_only") is True, "the trainer reads what prepare wrote"
+
+
+def test_prepare_reads_data_source_from_a_read_only_folder(services: dict[str, Any]) -> None:
+    service = services["prepare"]
+    assert service["command"] == ["sentiment-trainer", "prepare"]
+    assert service["environment"]["DATA_SOURCE"] == "", "empty = download the official archive"
     binds = {v["target"]: v for v in service["volumes"] if v["type"] == "bind"}
-    workdir = PurePosixPath("/app/services/trainer")  # the trainer image's WORKDIR
-    params = binds[str(workdir / "params.yaml")]
-    assert Path(params["source"]) == REPO_ROOT / "params.yaml"
-    data = binds[str(workdir / "data")]
-    assert Path(data["source"]) == REPO_ROOT / "data"
-    assert params.get("read_only") is True
-    assert data.get("read_only") is True
-    # Training resolves a relative data.path against params.yaml's folder: it must land in the data mount.
-    data_path = yaml.safe_load((REPO_ROOT / "params.yaml").read_text())["data"]["path"]
-    resolved = workdir / data_path
-    assert resolved.parent == workdir / "data", f"params.yaml data.path {data_path} is outside ./data"
-    assert service["environment"]["DATA_SOURCE"] == str(resolved)
+    assert binds["/source"].get("read_only") is True
+    model = compose_config(DATA_SOURCE="/source/reviews.csv.gz", DATA_SOURCE_DIR="/srv/datasets")
+    prepare = model["services"]["prepare"]
+    assert prepare["environment"]["DATA_SOURCE"] == "/source/reviews.csv.gz"
+    assert {v["target"]: v["source"] for v in prepare["volumes"]}["/source"] == "/srv/datasets"
 
 
 def test_compose_scripts_are_mounted_where_commands_expect_them(services: dict[str, Any]) -> None:

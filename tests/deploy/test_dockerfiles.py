@@ -306,3 +306,13 @@ def test_dockerignore_matcher_sees_nested_and_negated_entries() -> None:
     assert is_ignored("data/reviews.csv.gz", patterns)
     assert not is_ignored("docs/keep.md", patterns)
     assert not is_ignored("libs/sentiment_core/pyproject.toml", patterns)
+
+
+def test_no_frontend_pull_and_the_commit_recorded(dockerfile: Dockerfile) -> None:
+    """The built-in BuildKit frontend handles RUN --mount; a `# syntax=` line would pull one from a registry."""
+    text = dockerfile.path.read_text()
+    assert not re.search(r"^#\s*syntax\s*=", text, re.MULTILINE | re.IGNORECASE), "no `# syntax=` directive"
+    final = dockerfile.final_stage
+    assert "GIT_COMMIT=unknown" in {i.args for i in dockerfile.of("ARG", final)}, "ARG GIT_COMMIT in the runtime"
+    env = " ".join(i.args for i in dockerfile.of("ENV", final))
+    assert "GIT_COMMIT=${GIT_COMMIT}" in env, "lineage reads GIT_COMMIT at run time"
