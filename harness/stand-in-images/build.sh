@@ -3,6 +3,7 @@
 # only when it is missing or out of date (a stamp label records the inputs it was built from).
 #
 #   eval "$(harness/container-engine/engine.sh env)"; harness/stand-in-images/build.sh
+#   harness/stand-in-images/build.sh prefetch   # only what needs no engine (rootfs, Go binaries), in parallel
 #
 # Never pushed, never used by a user: a laptop pulls the real images.
 set -euo pipefail
@@ -34,8 +35,6 @@ die() {
   exit 1
 }
 
-"$DOCKER" version --format '{{.Server.Version}}' >/dev/null 2>&1 ||
-  die "no Docker engine at ${DOCKER_HOST:-the default socket}: run 'make engine-up' and eval \"\$(harness/container-engine/engine.sh env)\""
 mkdir -p "$CACHE"
 
 stamp_of() { sha256sum "$@" | sha256sum | cut -c1-16; }
@@ -46,13 +45,11 @@ current() {
 }
 
 # ---- python:3.11.x-slim-bookworm: debootstrap rootfs, cached as a tarball -----------------------------------
-build_python() {
-  local spec_stamp tarball="$CACHE/bookworm-python-rootfs.tar" stamp_file="$CACHE/bookworm-python-rootfs.stamp"
-  spec_stamp="$(printf '%s\n' "$DEBOOTSTRAP_SPEC" | cat - "${HOST_CAS[@]}" | sha256sum | cut -c1-16)"
-  if current "$PYTHON_IMAGE" "$spec_stamp"; then
-    log "$PYTHON_IMAGE: up to date"
-    return
-  fi
+ROOTFS_TAR="$CACHE/bookworm-python-rootfs.tar"
+ROOTFS_STAMP="$(printf '%s\n' "$DEBOOTSTRAP_SPEC" | cat - "${HOST_CAS[@]}" | sha256sum | cut -c1-16)"
+
+make_rootfs() {
+  local tarball="$ROOTFS_TAR" stamp_file="$CACHE/bookworm-python-rootfs.stamp" spec_stamp="$ROOTFS_STAMP"
   if [[ ! -f "$tarball" || "$(cat "$stamp_file" 2>/dev/null)" != "$spec_stamp" ]]; then
     command -v debootstrap >/dev/null || {
       log "apt-get install debootstrap"
@@ -73,6 +70,15 @@ build_python() {
     echo "$spec_stamp" >"$stamp_file"
     rm -rf "$dir"
   fi
+}
+
+build_python() {
+  local spec_stamp="$ROOTFS_STAMP" tarball="$ROOTFS_TAR"
+  if current "$PYTHON_IMAGE" "$spec_stamp"; then
+    log "$PYTHON_IMAGE: up to date"
+    return
+  fi
+  make_rootfs
   log "docker import $PYTHON_IMAGE"
   # SSL_CERT_FILE / UV_NATIVE_TLS: uv in the builder stages trusts the proxy CA (the real image needs neither).
   "$DOCKER" import \
@@ -151,16 +157,35 @@ build_minio() {
     log "$MINIO_IMAGE: up to date"
     return
   fi
-  go_binary minio "$MINIO_MODULE" &
-  local minio_pid=$!
+  go_binary minio "$MINIO_MODULE"
   go_binary mc "$MC_MODULE"
-  wait "$minio_pid"
   rm -rf "$ctx" && mkdir -p "$ctx"
   cp "$CACHE/gobin/minio" "$CACHE/gobin/mc" "$HERE/minio/Dockerfile" "$HERE/minio/docker-entrypoint.sh" "$ctx/"
   log "docker build $MINIO_IMAGE"
   "$DOCKER" build --quiet --label "$LABEL=$stamp" --build-arg "BASE=$PYTHON_IMAGE" -t "$MINIO_IMAGE" "$ctx" >/dev/null
 }
 
+# Everything that needs no engine, in parallel: debootstrap waits on the network and dpkg, the Go builds on CPU.
+prefetch() {
+  local pids=() pid failed=0
+  make_rootfs &
+  pids+=("$!")
+  go_binary minio "$MINIO_MODULE" &
+  pids+=("$!")
+  go_binary mc "$MC_MODULE" &
+  pids+=("$!")
+  for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+  [[ "$failed" == 0 ]] || die "prefetch failed"
+}
+
+if [[ "${1:-}" == "prefetch" ]]; then
+  prefetch
+  log "prefetched: rootfs, minio, mc"
+  exit 0
+fi
+"$DOCKER" version --format '{{.Server.Version}}' >/dev/null 2>&1 ||
+  die "no Docker engine at ${DOCKER_HOST:-the default socket}: run 'make engine-up' and eval \"\$(harness/container-engine/engine.sh env)\""
+prefetch
 build_python
 build_uv
 build_postgres
