@@ -165,6 +165,28 @@ def test_the_dataset_comes_from_the_one_shot_prepare_service(stack: Stack) -> No
     assert "reviews.csv.gz" in listing
 
 
+def test_params_yaml_saved_by_rename_is_what_the_trainer_reads(stack: Stack) -> None:
+    """Editors save by writing a new file and renaming it over the old one: a single-file bind mount would keep
+    showing the old inode; the directory mount shows the new file."""
+    params = stack.directory / "params.yaml"
+    original = params.read_text()
+    marker = "# saved by rename in the e2e"
+
+    def save_by_rename(text: str) -> None:
+        temp = params.with_name(".params.yaml.swp")
+        temp.write_text(text)
+        temp.chmod(0o644)
+        temp.replace(params)
+
+    save_by_rename(original + marker + "\n")
+    try:
+        seen = stack.compose("exec", "-T", "trainer", "cat", "/workspace/params.yaml").stdout
+        assert marker in seen
+    finally:
+        save_by_rename(original)
+    assert marker not in stack.compose("exec", "-T", "trainer", "cat", "/workspace/params.yaml").stdout
+
+
 def test_the_uis_answer_on_their_published_ports(client: httpx.Client) -> None:
     for service, marker in (("mlflow", "<html"), ("prefect", "<html"), ("minio-console", "<html")):
         response = client.get(url(service, "/"), follow_redirects=True)

@@ -304,3 +304,11 @@ def test_makefile_laptop_targets_exist_and_are_documented(target: str) -> None:
 def test_make_compose_check_passes() -> None:
     result = run(["make", "--no-print-directory", "compose-check"], env=clean_env())
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_prerequisites_say_buildkit() -> None:
+    """The Dockerfiles use RUN --mount: the compose guide and the root README name the engine they need."""
+    guide = (REPO_ROOT / "compose" / "README.md").read_text()
+    assert "BuildKit" in guide
+    assert "Engine 23" in guide
+    assert "BuildKit" in (REPO_ROOT / "README.md").read_text()
