@@ -126,7 +126,17 @@ cmd_upload_data() {
   pod="$(kubectl -n "$namespace" get pods \
     -l "app.kubernetes.io/instance=$release,app.kubernetes.io/component=prepare-data" \
     --field-selector=status.phase=Running -o jsonpath='{.items[0].metadata.name}' 2>/dev/null || true)"
-  [[ -n "$pod" ]] || die "no running prepare-data pod in '$namespace': deploy with training.data.prepare.mode=upload (the dataset may already be there: 'kubectl -n $namespace logs job/<release>-prepare-data-<revision>')"
+  if [[ -z "$pod" ]]; then
+    # No waiting pod: the current revision's prepare Job may have found the dataset already (it keeps a file).
+    local succeeded
+    succeeded="$(kubectl -n "$namespace" get jobs -l "app.kubernetes.io/instance=$release,app.kubernetes.io/component=prepare-data" \
+      -o jsonpath='{range .items[*]}{.status.succeeded}{"\n"}{end}' 2>/dev/null || true)"
+    if grep -qx 1 <<<"$succeeded"; then
+      log "the dataset PVC already holds a dataset (the prepare Job completed): nothing to upload"
+      return
+    fi
+    die "no running prepare-data pod in '$namespace': deploy with training.data.prepare.mode=upload first"
+  fi
   target="$(kubectl -n "$namespace" get pod "$pod" -o jsonpath='{.spec.containers[0].env[?(@.name=="DATA_FILE")].value}')"
   partial="$(dirname "$target")/.upload-$(basename "$target")"
   log "copying $file to $pod:$target"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import threading
 import time
@@ -136,6 +137,10 @@ class Traffic:
 @contextmanager
 def port_forwards() -> Iterator[None]:
     """`make port-forward` in the background, as a user runs it in a second terminal."""
+    for port in FORWARDS.values():
+        with socket.socket() as probe:
+            # A port taken by something else (a compose stack) would answer in place of the forward.
+            assert probe.connect_ex(("127.0.0.1", port)) != 0, f"127.0.0.1:{port} is taken: stop what listens there"
     process = subprocess.Popen(
         ["make", "--no-print-directory", "port-forward"],
         cwd=REPO_ROOT,

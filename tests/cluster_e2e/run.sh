@@ -46,8 +46,11 @@ started=$(date +%s)
 bash "$engine" up
 eval "$(bash "$engine" env)"
 bash "$root/harness/stand-in-images/build.sh"
+# One tag for the whole run (an edit to the tree while it runs would change the computed one).
+IMAGE_TAG="$(bash scripts/charts/kind-loop.sh tag)"
+export IMAGE_TAG
+tag="$IMAGE_TAG"
 make --no-print-directory images
-tag="$(bash scripts/charts/kind-loop.sh tag)"
 built=$(date +%s)
 say "engine, stand-ins and images (tag $tag) ready in $((built - started)) s"
 
