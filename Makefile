@@ -35,10 +35,11 @@ format: install ## Apply ruff fixes and formatting
 	@ruff format .
 
 .PHONY: test
-test: install ## THE test command: tools, uv sync, lint, then the whole test suite against real local servers
+test: install ## THE test command: lint, the test suite on real local servers, then compose and Kubernetes for real
 	@ruff check .
 	@ruff format --check .
 	@pytest $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory compose-e2e cluster-e2e PYTEST_ARGS=
 
 ##@ Run it on this machine (no Docker, no cluster)
 

@@ -350,7 +350,7 @@ def test_both_create_the_same_databases(documents: list[dict[str, Any]]) -> None
 def test_role_mapping_sees_every_project_container(documents: list[dict[str, Any]]) -> None:
     """Guards the mapping above: every project image in the chart is recognised or is a known helper."""
     helpers = (
-        "mlflow db upgrade",
+        "sentiment_mlflow_server.db_upgrade",
         "sentiment-trainer sync-pool",
         "sentiment-trainer deploy",
         "sentiment-trainer prepare",
