@@ -283,8 +283,13 @@ def test_k8s_template_is_prefect_kubernetes_default_plus_our_additions() -> None
 
     default = KubernetesWorker.get_default_base_job_template()
     ours = deployments.k8s_base_job_template()
-    # Every placeholder and fixed value of the default manifest is still there.
-    assert _contains(ours["job_configuration"], default["job_configuration"]) == []
+    # Every placeholder and fixed value of the default manifest is still there, but the container env: a list
+    # (HOME, MLFLOW_TRACKING_URI, DATA_PATH, ...) instead of "{{ env }}", which prefect-kubernetes prepends the
+    # run's env to.
+    env_path = "/job_manifest/spec/template/spec/containers/0/env"
+    assert _contains(ours["job_configuration"], default["job_configuration"]) == [env_path]
+    container = ours["job_configuration"]["job_manifest"]["spec"]["template"]["spec"]["containers"][0]
+    assert {"MLFLOW_TRACKING_URI", "DATA_PATH", "HOME"} <= {item["name"] for item in container["env"]}
     # Every default variable is kept with its schema (defaults aside: ours are set for this platform).
     for name, schema in default["variables"]["properties"].items():
         kept = {key: value for key, value in ours["variables"]["properties"][name].items() if key != "default"}
@@ -300,18 +305,19 @@ def test_k8s_template_file_is_where_the_helm_chart_reads_it() -> None:
     path = REPO_ROOT / "services/trainer/src/sentiment_trainer/k8s/base-job-template.json"
     assert path.is_file()
     assert deployments.k8s_base_job_template() == json.loads(path.read_text())
+    # One source of truth: the chart's copy is a link to this file, not a second template.
+    chart_copy = REPO_ROOT / "charts/sentiment-platform/files/base-job-template.json"
+    assert chart_copy.is_symlink()
+    assert chart_copy.resolve() == path.resolve()
 
 
 def test_template_env_defaults_and_overrides(tmp_path: Path) -> None:
-    env = deployments.template_env(tmp_path, {"TRAINER_IMAGE": "registry.example/sentiment-trainer:1.2.3"})
-    assert env["TRAINER_IMAGE"] == "registry.example/sentiment-trainer:1.2.3"
-    assert env["K8S_NAMESPACE"] == "mlops"
-    assert env["TRAINER_DIR"] == str(tmp_path)
+    assert deployments.template_env(tmp_path, {}) == {"TRAINER_DIR": str(tmp_path)}
+    assert deployments.template_env(tmp_path, {"TRAINER_DIR": "/srv/trainer"}) == {"TRAINER_DIR": "/srv/trainer"}
     # Every {{ $VAR }} of prefect.yaml has a default, so `deploy` never registers a literal placeholder.
     deployments_yaml = yaml.safe_load((REPO_ROOT / "services/trainer/prefect.yaml").read_text())["deployments"]
     placeholders = set(re.findall(r"\{\{\s*\$(\w+)\s*\}\}", json.dumps(deployments_yaml)))
-    assert placeholders, "expected {{ $VAR }} placeholders in prefect.yaml"
-    assert placeholders <= set(env), placeholders - set(env)
+    assert placeholders == {"TRAINER_DIR"}
 
 
 def test_project_dir_is_this_checkout_by_default(tmp_path: Path) -> None:
