@@ -8,11 +8,9 @@ import json
 import os
 import socket
 import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -98,40 +96,6 @@ def ready_pods(component: str) -> list[str]:
         if conditions.get("Ready") == "True":
             names.append(pod["metadata"]["name"])
     return names
-
-
-@dataclass
-class Traffic:
-    """A client that keeps calling /predict until stopped (keep-alive, as real clients do), recording outcomes."""
-
-    url: str
-    versions: list[str] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-    stop_event: threading.Event = field(default_factory=threading.Event)
-    thread: threading.Thread | None = None
-
-    def _loop(self) -> None:
-        with httpx.Client(timeout=10) as client:
-            while not self.stop_event.is_set():
-                try:
-                    response = client.post(f"{self.url}/predict", json={"text": "an absolute delight of a film"})
-                    if response.status_code == 200:
-                        self.versions.append(response.json()["model_version"])
-                    else:
-                        self.failures.append(f"{response.status_code} {response.text[:200]}")
-                except httpx.HTTPError as error:
-                    self.failures.append(repr(error))
-                time.sleep(0.02)
-
-    def __enter__(self) -> Traffic:
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop_event.set()
-        assert self.thread is not None
-        self.thread.join(timeout=30)
 
 
 @contextmanager

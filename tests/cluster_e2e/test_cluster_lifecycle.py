@@ -22,7 +22,6 @@ from tests.cluster_e2e.cluster import (
     RELEASE,
     REPO_ROOT,
     SHARED_DATA,
-    Traffic,
     champion_version,
     env,
     forwarded,
@@ -38,6 +37,7 @@ from tests.cluster_e2e.cluster import (
     service_url,
     wait_until,
 )
+from tests.support.traffic import Traffic
 
 # A deliberately weak first model (tiny hashing space, unigrams), so the default parameters then win.
 WEAK = "n_features=4096 ngram_max=1"
@@ -125,7 +125,7 @@ def test_a_values_change_rolls_the_deployment_without_a_failed_request() -> None
     api = service_url("inference", 8000)
     before = set(ready_pods("inference"))
     change = "--set inference.replicaCount=2 --set inference.config.pollIntervalSeconds=5"
-    with Traffic(api) as traffic:
+    with Traffic(api, pause_seconds=0.02) as traffic:
         started = time.monotonic()
         make("deploy", timeout=1200, HELM_ARGS=f"{change} --set inference.podDisruptionBudget.enabled=true")
         timed("make deploy (values change: 2 replicas, PDB, poll interval)", started)
@@ -144,7 +144,7 @@ def test_a_values_change_rolls_the_deployment_without_a_failed_request() -> None
 
 def test_a_better_run_swaps_every_replica_under_traffic() -> None:
     api = service_url("inference", 8000)
-    with Traffic(api) as traffic:
+    with Traffic(api, pause_seconds=0.02) as traffic:
         started = time.monotonic()
         train = make("train", timeout=1800)
         assert "training Job succeeded" in train.stdout, train.stdout[-3000:]
@@ -159,7 +159,7 @@ def test_a_better_run_swaps_every_replica_under_traffic() -> None:
 
 def test_rollback_moves_every_replica_back_to_v1() -> None:
     api = service_url("inference", 8000)
-    with port_forwards(), Traffic(api) as traffic:
+    with port_forwards(), Traffic(api, pause_seconds=0.02) as traffic:
         result = run(
             str(REPO_ROOT / ".venv" / "bin" / "sentiment-trainer"),
             "rollback",
@@ -173,7 +173,7 @@ def test_rollback_moves_every_replica_back_to_v1() -> None:
 
 def test_deleting_the_mlflow_pod_keeps_serving_and_the_poller_recovers() -> None:
     api = service_url("inference", 8000)
-    with Traffic(api) as traffic:
+    with Traffic(api, pause_seconds=0.02) as traffic:
         (mlflow_pod,) = [p["metadata"]["name"] for p in pods("mlflow")]
         kubectl("delete", "pod", mlflow_pod, "--wait=false")
         wait_until("a poll failure", lambda: _poll_failures(api) > 0, 90, 1)

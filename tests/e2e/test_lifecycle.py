@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -34,6 +33,7 @@ from sentiment_local.servers import (
     start_prefect_worker,
 )
 from tests.support.dvc_project import DvcProject
+from tests.support.traffic import Traffic
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -41,28 +41,6 @@ POLL_SECONDS = 1
 # A weak first model, so that the default parameters are a real improvement on the same split.
 WEAK = {"n_features": 4096, "C": 0.05}
 WORSE = {"n_features": 1024, "C": 0.001}
-
-
-@dataclass
-class Traffic:
-    """A client that keeps calling /predict until stopped, recording every outcome."""
-
-    url: str
-    versions: list[str] = field(default_factory=list)
-    failures: list[str] = field(default_factory=list)
-    stop: threading.Event = field(default_factory=threading.Event)
-
-    def run(self) -> None:
-        with httpx.Client(timeout=10) as client:
-            while not self.stop.is_set():
-                try:
-                    response = client.post(f"{self.url}/predict", json={"text": "an absolute delight of a film"})
-                    if response.status_code == 200:
-                        self.versions.append(response.json()["model_version"])
-                    else:
-                        self.failures.append(f"{response.status_code} {response.text[:200]}")
-                except httpx.HTTPError as error:
-                    self.failures.append(repr(error))
 
 
 @dataclass
@@ -198,17 +176,11 @@ def test_model_lifecycle(platform: tuple[Platform, DvcProject], minio_server: Mi
     assert httpx.get(f"{p.api.url}/health/ready", timeout=5).status_code == 200
 
     # 4. A better run while a client keeps calling: v2 is promoted and served, and no request fails.
-    traffic = Traffic(p.api.url)
-    thread = threading.Thread(target=traffic.run, daemon=True)
-    thread.start()
-    try:
+    with Traffic(p.api.url) as traffic:
         p.train_through_prefect({})
         assert champion() == "2"
         p.wait_for_version("2", within=POLL_SECONDS + 30)
         time.sleep(1)
-    finally:
-        traffic.stop.set()
-        thread.join(timeout=15)
     assert traffic.failures == []
     assert set(traffic.versions) <= {"1", "2"}
     assert traffic.versions[-1] == "2"
