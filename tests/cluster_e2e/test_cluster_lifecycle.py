@@ -220,6 +220,8 @@ def test_deleting_postgres_during_a_training_run_leaves_no_half_registered_versi
         for version in versions:
             assert version["status"] == "READY", version
         new = {v["version"] for v in versions} - before
+        outcome = "completed" if train.returncode == 0 else "failed"
+        print(f"[cluster-e2e] training through a Postgres restart {outcome}; new versions {sorted(new)}", flush=True)
         if train.returncode == 0:
             assert len(new) <= 1, new
         else:
