@@ -198,8 +198,9 @@ stop_pidfile() {
 clean_iptables() {
   local table line chain
   for table in filter nat; do
-    iptables-save -t "$table" | grep -E '^-A ' | grep -E 'DOCKER|docker0|br-[0-9a-f]{12}|10\.20[12]\.' |
-      grep -vE '^-A DOCKER' | while read -r line; do
+    # awk, not a grep chain: under pipefail a grep that matches nothing (a second `down`) would fail the script.
+    iptables-save -t "$table" | awk '/^-A / && /DOCKER|docker0|br-[0-9a-f]{12}|10\.20[12]\./ && !/^-A DOCKER/' |
+      while read -r line; do
       # shellcheck disable=SC2086 # the saved rule is re-split into its arguments on purpose
       eval "iptables -t $table ${line/#-A/-D}" 2>/dev/null || true
     done
