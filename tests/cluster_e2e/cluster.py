@@ -163,9 +163,10 @@ def model_versions(mlflow_url: str) -> list[dict[str, Any]]:
 def replica_versions() -> dict[str, str | None]:
     """pod name -> the version each Ready inference replica serves (its /model-info, at the pod's own address)."""
     found: dict[str, str | None] = {}
+    ready = set(ready_pods("inference"))  # once, not one kubectl call per pod
     for pod in pods("inference"):
         name = pod["metadata"]["name"]
-        if name not in ready_pods("inference") or not pod["status"].get("podIP"):
+        if name not in ready or not pod["status"].get("podIP"):
             continue
         info = httpx.get(f"http://{pod['status']['podIP']}:8000/model-info", timeout=10).json()
         found[name] = info.get("version")
