@@ -41,6 +41,11 @@ test: install ## THE test command: lint, the test suite on real local servers, t
 	@pytest $(PYTEST_ARGS)
 	@$(MAKE) --no-print-directory compose-e2e cluster-e2e PYTEST_ARGS=
 
+.PHONY: test-alerts
+test-alerts: tools ## promtool check + unit tests of observability/alerts (prometheus/promtool built into .tools/bin)
+	@promtool check rules observability/alerts/sentiment.rules.yaml
+	@promtool test rules observability/tests/sentiment.rules.test.yaml
+
 ##@ Run it on this machine (no Docker, no cluster)
 
 DEMO_ARGS ?=

