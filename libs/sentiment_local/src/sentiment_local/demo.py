@@ -35,6 +35,7 @@ from sentiment_local.servers import (
     start_postgres,
     start_prefect_server,
     start_prefect_worker,
+    start_prometheus,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
@@ -201,6 +202,23 @@ class Demo:
         api.process.wait_until(lambda: _ready(api.url), 180, "ready with the champion")
         return api
 
+    def start_prometheus(self, api: HttpServer) -> HttpServer | None:
+        """Prometheus on :9090 scraping the API, when `make tools` has built it (else the demo runs without it)."""
+        try:
+            executable("prometheus")
+        except ServerError:
+            say("Prometheus skipped: no prometheus binary (`make tools` builds it into .tools/bin)")
+            return None
+        if port_in_use(9090):
+            say("Prometheus skipped: port 9090 is in use")
+            return None
+        say("starting Prometheus on :9090 (scrapes the API, alert rules from observability/alerts)")
+        server = start_prometheus(
+            self.config.state_dir / "prometheus", {"sentiment-inference": f"127.0.0.1:{api.port}"}, port=9090
+        )
+        self.track(server.process)
+        return server
+
     def up(self, detach: bool) -> int:
         self.check_ports()
         backends = self.start_backends()
@@ -211,7 +229,8 @@ class Demo:
         api = self.start_api(mlflow)
         response = httpx.post(f"{api.url}/predict", json={"text": EXAMPLE}, timeout=10).json()
         say(f'example prediction: "{EXAMPLE}" -> {json.dumps(response)}')
-        print_next_steps(mlflow.url, prefect.url, api.url)
+        prometheus = self.start_prometheus(api)
+        print_next_steps(mlflow.url, prefect.url, api.url, prometheus.url if prometheus else None)
         if detach:
             return 0
         say("running; Ctrl-C (or `make demo-down`) stops everything")
@@ -246,13 +265,14 @@ def champion_version(tracking_uri: str) -> str | None:
     return str(response.json()["model_version"]["version"])
 
 
-def print_next_steps(mlflow_url: str, prefect_url: str, api_url: str) -> None:
+def print_next_steps(mlflow_url: str, prefect_url: str, api_url: str, prometheus_url: str | None = None) -> None:
     trainer = f"MLFLOW_TRACKING_URI={mlflow_url} .venv/bin/sentiment-trainer"
+    prometheus_line = f"\n  Prometheus   {prometheus_url}" if prometheus_url else ""
     print(
         f"""
   API docs     {api_url}/docs
   MLflow UI    {mlflow_url}
-  Prefect UI   {prefect_url}
+  Prefect UI   {prefect_url}{prometheus_line}
 
   Next:
     retrain through Prefect   PREFECT_API_URL={prefect_url}/api .venv/bin/prefect deployment run \\

@@ -328,3 +328,40 @@ def run_training_deployment(
     return subprocess.run(
         argv, env={**os.environ, **env}, capture_output=capture, text=True, timeout=timeout + 60, check=False
     )
+
+
+PROMETHEUS_RULES = Path(__file__).resolve().parents[3] / "observability" / "alerts" / "sentiment.rules.yaml"
+
+
+def start_prometheus(
+    state_dir: Path,
+    targets: Mapping[str, str],
+    port: int | None = None,
+    timeout: float = 60,
+) -> HttpServer:
+    """A Prometheus scraping each `job -> host:port` target every 5 s, with the platform's alert rules loaded."""
+    port = port or free_port()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    jobs = "".join(
+        f"  - job_name: {job}\n    static_configs:\n      - targets: ['{address}']\n"
+        for job, address in targets.items()
+    )
+    config = state_dir / "prometheus.yml"
+    config.write_text(
+        f"global:\n  scrape_interval: 5s\n  evaluation_interval: 5s\nrule_files:\n  - {PROMETHEUS_RULES}\n"
+        f"scrape_configs:\n{jobs}"
+    )
+    process = ManagedProcess(
+        name="prometheus",
+        argv=[
+            executable("prometheus"),
+            f"--config.file={config}",
+            f"--storage.tsdb.path={state_dir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        env={},
+        log_path=state_dir / "prometheus.log",
+    ).start()
+    server = HttpServer(process, port)
+    process.wait_until(lambda: http_ok(f"{server.url}/-/ready"), timeout, "ready")
+    return server
