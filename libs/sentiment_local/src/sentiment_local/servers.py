@@ -330,7 +330,8 @@ def run_training_deployment(
     )
 
 
-PROMETHEUS_RULES = Path(__file__).resolve().parents[3] / "observability" / "alerts" / "sentiment.rules.yaml"
+# libs/sentiment_local/src/sentiment_local/servers.py -> the repository root (a workspace install is editable).
+PROMETHEUS_RULES = Path(__file__).resolve().parents[4] / "observability" / "alerts" / "sentiment.rules.yaml"
 
 
 def start_prometheus(
