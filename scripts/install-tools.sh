@@ -15,6 +15,8 @@ GO_TOOLS=(
   "helm-unittest github.com/helm-unittest/helm-unittest/cmd/helm-unittest@v1.0.1"
   "actionlint github.com/rhysd/actionlint/cmd/actionlint@v1.7.12"
   "minio github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c"
+  # mc: the chart's bucket Job runs it (MinIO users); the chart tests run that script. Newest the proxy lists.
+  "mc github.com/minio/mc@v0.0.0-20250313080218-cf909e1063a9"
   "prometheus github.com/prometheus/prometheus/cmd/prometheus@v0.316.0"
   "promtool github.com/prometheus/prometheus/cmd/promtool@v0.316.0"
 )

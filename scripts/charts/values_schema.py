@@ -23,6 +23,8 @@ OPT_K8S_NAME = "^([a-z0-9]([-a-z0-9]*[a-z0-9])?)?$"
 KEY_NAME = "^[-._a-zA-Z0-9]+$"
 SQL_IDENT = "^[a-z_][a-z0-9_]{0,62}$"
 BUCKET = "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+# A MinIO user name (S3 access key id): 3 to 64 characters.
+ACCESS_KEY_ID = "^[A-Za-z0-9][-._A-Za-z0-9]{2,63}$"
 
 
 def obj(props: Schema, required: list[str] | None = None, **extra: Any) -> Schema:
@@ -181,6 +183,12 @@ PROPERTIES: Schema = {
             "accessKeyIdKey": string(KEY_NAME),
             "secretAccessKeyKey": string(KEY_NAME),
             "buckets": closed({"mlflow": string(BUCKET), "dvc": string(BUCKET)}),
+            "identities": closed(
+                {
+                    name: closed({"existingSecret": string(OPT_K8S_NAME), "accessKeyId": string(ACCESS_KEY_ID)})
+                    for name in ("mlflow", "training")
+                }
+            ),
             "createBuckets": closed({"enabled": BOOL, "backoffLimit": integer(0, 100), "resources": ref("resources")}),
         }
     ),

@@ -21,11 +21,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import boto3
 import k8s_common
 import k8s_smoke
 import k8s_train
 import pytest
 import yaml
+from botocore.exceptions import ClientError
 from kubernetes.client import V1Job, V1JobCondition, V1JobStatus, V1ObjectMeta
 
 from tests.charts.chartlib import CHART, K8S_DEV, RELEASE, REPO_ROOT, SCRIPTS, TOOLS_BIN, by_kind, documents, run, tool
@@ -411,6 +413,102 @@ def test_bucket_job_script_creates_buckets_idempotently_on_real_minio(tmp_path: 
         assert checker.returncode == 1
         assert "ok   s3: bucket dvc exists" in checker.stdout
         assert "FAIL s3: bucket missing-bucket" in checker.stdout
+    finally:
+        minio.terminate()
+        minio.wait(timeout=20)
+
+
+def test_identity_script_gives_each_component_one_bucket_on_real_minio(tmp_path: Path) -> None:
+    """The bucket Job's second step (`mc admin` in the MinIO image): a user limited to its bucket, idempotent."""
+    port = free_port()
+    root = {"MINIO_ROOT_USER": "chart-test", "MINIO_ROOT_PASSWORD": "chart-test-password"}
+    minio = subprocess.Popen(
+        [tool("minio"), "server", str(tmp_path / "data"), "--address", f"127.0.0.1:{port}", "--quiet"],
+        env={**os.environ, **root, "MINIO_BROWSER": "off", "HOME": str(tmp_path)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    admin = {**os.environ, "AWS_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": "us-east-1"}
+    root_keys = {"AWS_ACCESS_KEY_ID": root["MINIO_ROOT_USER"], "AWS_SECRET_ACCESS_KEY": root["MINIO_ROOT_PASSWORD"]}
+    try:
+        buckets = subprocess.run(
+            [sys.executable, str(CHART / "files" / "create_buckets.py"), "mlflow", "dvc"],
+            env={**admin, **root_keys},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert buckets.returncode == 0, buckets.stderr
+        home = tmp_path / "mc-home"
+        home.mkdir()
+        job_env = {
+            "PATH": f"{Path(tool('mc')).parent}:{os.environ['PATH']}",
+            "HOME": str(home),
+            "MINIO_URL": endpoint,
+            **root,
+            "MLFLOW_ACCESS_KEY": "sentiment-mlflow",
+            "MLFLOW_SECRET_KEY": "mlflow-secret-key-0123456789",
+        }
+        script = ["sh", str(CHART / "files" / "create_minio_identities.sh"), "mlflow", "mlflow"]
+        for _ in range(2):  # the hook runs after every install and upgrade: the second run changes nothing
+            result = subprocess.run(script, env=job_env, capture_output=True, text=True, timeout=240)
+            assert result.returncode == 0, result.stdout + result.stderr
+            assert "user sentiment-mlflow may use s3://mlflow only" in result.stdout
+        checker = subprocess.run(
+            [sys.executable, str(CHART / "files" / "helm_test.py")],
+            env={
+                **admin,
+                "AWS_ACCESS_KEY_ID": "sentiment-mlflow",
+                "AWS_SECRET_ACCESS_KEY": "mlflow-secret-key-0123456789",
+                "S3_BUCKETS": "mlflow",
+                "S3_DENIED_BUCKETS": "dvc",
+                "HELM_TEST_ATTEMPTS": "1",
+            },
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert checker.returncode == 0, checker.stdout
+        assert "ok   s3: bucket dvc refuses these keys (403)" in checker.stdout
+        # What MLflow's artifact proxy does with them: write, read and delete in its bucket; nothing elsewhere.
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="sentiment-mlflow",
+            aws_secret_access_key="mlflow-secret-key-0123456789",
+        )
+        s3.put_object(Bucket="mlflow", Key="1/run/artifacts/model.skops", Body=b"model")
+        assert s3.get_object(Bucket="mlflow", Key="1/run/artifacts/model.skops")["Body"].read() == b"model"
+        s3.delete_object(Bucket="mlflow", Key="1/run/artifacts/model.skops")
+        for forbidden in (
+            lambda: s3.put_object(Bucket="dvc", Key="x", Body=b"x"),
+            lambda: s3.create_bucket(Bucket="another"),
+            lambda: s3.delete_bucket(Bucket="mlflow"),
+        ):
+            with pytest.raises(ClientError, match="AccessDenied"):
+                forbidden()
+        # With the root keys the DVC bucket answers, so the same check fails: it can tell the two apart.
+        rooted = subprocess.run(
+            [sys.executable, str(CHART / "files" / "helm_test.py")],
+            env={
+                **admin,
+                **root_keys,
+                "S3_BUCKETS": "mlflow",
+                "S3_DENIED_BUCKETS": "dvc",
+                "HELM_TEST_ATTEMPTS": "1",
+            },
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert rooted.returncode == 1, rooted.stdout
+        missing = subprocess.run(
+            script, env={k: v for k, v in job_env.items() if k != "MLFLOW_SECRET_KEY"}, capture_output=True, text=True
+        )
+        assert missing.returncode == 1
+        assert "MLFLOW_SECRET_KEY is not set" in missing.stderr
     finally:
         minio.terminate()
         minio.wait(timeout=20)

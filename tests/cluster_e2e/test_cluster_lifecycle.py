@@ -78,6 +78,14 @@ def test_deploy_installs_with_wait_and_helm_test_passes_before_any_champion(stat
     result = run("helm", "test", RELEASE, "-n", NAMESPACE, timeout=600)
     phases = [line.split()[-1] for line in result.stdout.splitlines() if line.startswith("Phase:")]
     assert phases == ["Succeeded", "Succeeded"], result.stdout
+    # Least privilege: helm test just proved that MLflow's keys open s3://mlflow and that s3://dvc refuses them;
+    # they are MLflow's own, not MinIO's root login (which only MinIO and the bucket Job hold).
+    mlflow = kubectl_json("get", "deploy", f"{RELEASE}-mlflow")["spec"]["template"]["spec"]["containers"][0]
+    key = next(e for e in mlflow["env"] if e["name"] == "AWS_ACCESS_KEY_ID")["valueFrom"]["secretKeyRef"]
+    assert key["name"] == f"{RELEASE}-s3-mlflow", key
+    identity = kubectl_json("get", "secret", f"{RELEASE}-s3-mlflow")["data"]["AWS_ACCESS_KEY_ID"]
+    root = kubectl_json("get", "secret", f"{RELEASE}-minio")["data"]["AWS_ACCESS_KEY_ID"]
+    assert identity != root
 
 
 def test_the_uis_answer_through_make_port_forward() -> None:

@@ -4,6 +4,7 @@ Run as `python /scripts/helm_test.py` in the sentiment-mlflow image (it has boto
   CHECKS   JSON list of {"name": str, "url": str}; each URL must answer 200 (with the default Host header,
            i.e. the service name: this also proves MLflow's --allowed-hosts).
   S3_BUCKETS  space-separated bucket names that must exist (optional; AWS_* env gives endpoint and keys).
+  S3_DENIED_BUCKETS  space-separated bucket names these keys must be refused (403): least privilege holds.
   HELM_TEST_ATTEMPTS, HELM_TEST_DELAY_SECONDS  retries per URL (default 10 x 3 s).
 """
 
@@ -42,7 +43,8 @@ def check_url(name: str, url: str) -> bool:
     return False
 
 
-def check_buckets(buckets: list[str]) -> bool:
+def check_buckets(buckets: list[str], denied: list[str]) -> bool:
+    """`buckets` answer with these keys; `denied` refuse them (403): the keys are limited to their bucket."""
     import boto3
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -55,6 +57,21 @@ def check_buckets(buckets: list[str]) -> bool:
         except (BotoCoreError, ClientError) as exc:
             print(f"FAIL s3: bucket {bucket}: {exc}", flush=True)
             ok = False
+    for bucket in denied:
+        try:
+            s3.head_bucket(Bucket=bucket)
+            print(f"FAIL s3: bucket {bucket} answers these keys; they should be limited to {buckets}", flush=True)
+            ok = False
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in {"403", "AccessDenied"}:
+                print(f"ok   s3: bucket {bucket} refuses these keys (403)", flush=True)
+            else:
+                print(f"FAIL s3: bucket {bucket}: expected 403, got {code}: {exc}", flush=True)
+                ok = False
+        except BotoCoreError as exc:
+            print(f"FAIL s3: bucket {bucket}: {exc}", flush=True)
+            ok = False
     return ok
 
 
@@ -63,7 +80,7 @@ def main() -> int:
     results = [check_url(c["name"], c["url"]) for c in checks]
     buckets = os.environ.get("S3_BUCKETS", "").split()
     if buckets:
-        results.append(check_buckets(buckets))
+        results.append(check_buckets(buckets, os.environ.get("S3_DENIED_BUCKETS", "").split()))
     if not results:
         print("FAIL nothing to check", flush=True)
         return 1

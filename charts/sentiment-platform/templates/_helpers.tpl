@@ -181,22 +181,66 @@ tolerations:
 {{- default (include "sp.componentName" (dict "ctx" . "component" "minio")) .Values.s3.existingSecret -}}
 {{- end -}}
 
-{{/* AWS_* env of an S3 client. Call with the root context. */}}
+{{/* True when the chart makes the per-component MinIO users (in-cluster MinIO and the bucket Job). */}}
+{{- define "sp.s3.managedIdentities" -}}
+{{- if and .Values.minio.enabled .Values.s3.createBuckets.enabled -}}true{{- end -}}
+{{- end -}}
+
+{{/* Components that get their own S3 identity, as a YAML list: MLflow always, flow runs with s3Access. */}}
+{{- define "sp.s3.identityNames" -}}
+- mlflow
+{{- if .Values.training.s3Access }}
+- training
+{{- end }}
+{{- end -}}
+
+{{/* Bucket an identity may use: (dict "ctx" $ "identity" "mlflow"). */}}
+{{- define "sp.s3.identityBucket" -}}
+{{- if eq .identity "mlflow" -}}{{ .ctx.Values.s3.buckets.mlflow }}{{- else -}}{{ .ctx.Values.s3.buckets.dvc }}{{- end -}}
+{{- end -}}
+
+{{/* Name of the generated Secret of an identity: (dict "ctx" $ "identity" "mlflow") */}}
+{{- define "sp.s3.identitySecretName" -}}
+{{- include "sp.componentName" (dict "ctx" .ctx "component" (printf "s3-%s" .identity)) -}}
+{{- end -}}
+
+{{/*
+Secret holding the S3 key pair of an identity: "admin" (MinIO root, the bucket Job only), or a component of
+`s3.identities` (mlflow, training): its existingSecret, else its generated Secret when the chart manages MinIO
+users, else the shared S3 Secret. Call with (dict "ctx" $ "identity" "mlflow").
+*/}}
+{{- define "sp.s3.identitySecret" -}}
+{{- if eq .identity "admin" -}}
+{{- include "sp.s3.secretName" .ctx -}}
+{{- else -}}
+{{- $identity := index .ctx.Values.s3.identities .identity -}}
+{{- if $identity.existingSecret -}}
+{{- $identity.existingSecret -}}
+{{- else if include "sp.s3.managedIdentities" .ctx -}}
+{{- include "sp.s3.identitySecretName" . -}}
+{{- else -}}
+{{- include "sp.s3.secretName" .ctx -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* AWS_* env of an S3 client acting as one identity: (dict "ctx" $ "identity" "mlflow"). */}}
 {{- define "sp.s3.env" -}}
+{{- $secret := include "sp.s3.identitySecret" . -}}
 - name: AWS_ENDPOINT_URL
-  value: {{ include "sp.s3.endpoint" . | quote }}
+  value: {{ include "sp.s3.endpoint" .ctx | quote }}
 - name: AWS_DEFAULT_REGION
-  value: {{ .Values.s3.region | quote }}
+  value: {{ .ctx.Values.s3.region | quote }}
 - name: AWS_ACCESS_KEY_ID
   valueFrom:
     secretKeyRef:
-      name: {{ include "sp.s3.secretName" . }}
-      key: {{ .Values.s3.accessKeyIdKey }}
+      name: {{ $secret }}
+      key: {{ .ctx.Values.s3.accessKeyIdKey }}
 - name: AWS_SECRET_ACCESS_KEY
   valueFrom:
     secretKeyRef:
-      name: {{ include "sp.s3.secretName" . }}
-      key: {{ .Values.s3.secretAccessKeyKey }}
+      name: {{ $secret }}
+      key: {{ .ctx.Values.s3.secretAccessKeyKey }}
 {{- end -}}
 
 {{/* ----------------------------------------------------------- database */}}

@@ -9,7 +9,7 @@
   value: {{ printf "postgresql+psycopg2://%s:$(MLFLOW_DB_PASSWORD)@%s:%v/%s" $db.username (include "sp.database.host" .) $db.port $db.databases.mlflow | quote }}
 - name: MLFLOW_S3_ENDPOINT_URL
   value: {{ include "sp.s3.endpoint" . | quote }}
-{{ include "sp.s3.env" . }}
+{{ include "sp.s3.env" (dict "ctx" . "identity" "mlflow") }}
 - name: MLFLOW_DISABLE_TELEMETRY
   value: "true"
 - name: MLFLOW_SERVER_ENABLE_JOB_EXECUTION

@@ -45,7 +45,7 @@ the dataset PVC) and the platform env appended to the flow-run container.
     (dict "name" "DATA_PATH" "value" (include "sp.training.dataPath" .))
 -}}
 {{- if .Values.training.s3Access -}}
-{{- $env = concat $env (include "sp.s3.env" . | fromYamlArray) -}}
+{{- $env = concat $env (include "sp.s3.env" (dict "ctx" . "identity" "training") | fromYamlArray) -}}
 {{- end -}}
 {{- $env = concat $env .Values.training.extraEnv -}}
 {{- /* The release's values replace the template's entries of the same name (its defaults outside Helm). */ -}}
