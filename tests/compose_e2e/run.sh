@@ -31,7 +31,12 @@ stop_engine() {
   fi
   exit "$status"
 }
-forward_policy="$(iptables -S FORWARD | head -n 1)"
+# A brand-new machine may have no iptables yet (engine.sh up installs it): the kernel's default policy then.
+if command -v iptables >/dev/null; then
+  forward_policy="$(iptables -S FORWARD | head -n 1)"
+else
+  forward_policy="-P FORWARD ACCEPT"
+fi
 trap stop_engine EXIT
 
 started="$(date +%s)"
