@@ -42,9 +42,17 @@ test: install ## THE test command: lint, the test suite on real local servers, t
 	@$(MAKE) --no-print-directory compose-e2e cluster-e2e PYTEST_ARGS=
 
 .PHONY: test-alerts
-test-alerts: tools ## promtool check + unit tests of observability/alerts (prometheus/promtool built into .tools/bin)
+test-alerts: tools ## promtool check + unit tests of observability/alerts (promtool built into .tools/bin)
 	@promtool check rules observability/alerts/sentiment.rules.yaml
 	@promtool test rules observability/tests/sentiment.rules.test.yaml
+
+.PHONY: prometheus
+prometheus: ## Build the Prometheus server into .tools/bin (slow cold build; make demo then starts it)
+	@WITH_PROMETHEUS=1 bash scripts/install-tools.sh
+
+.PHONY: test-scrape
+test-scrape: install prometheus ## A real Prometheus scrapes a real API; every dashboard query answers (not in make test: build cost)
+	@SENTIMENT_PROMETHEUS_SCRAPE=1 pytest tests/observability/test_prometheus_scrape.py -p no:cacheprovider -q
 
 ##@ Run it on this machine (no Docker, no cluster)
 

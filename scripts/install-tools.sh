@@ -17,9 +17,13 @@ GO_TOOLS=(
   "minio github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c"
   # mc: the chart's bucket Job runs it (MinIO users); the chart tests run that script. Newest the proxy lists.
   "mc github.com/minio/mc@v0.0.0-20250313080218-cf909e1063a9"
-  "prometheus github.com/prometheus/prometheus/cmd/prometheus@v0.316.0"
   "promtool github.com/prometheus/prometheus/cmd/promtool@v0.316.0"
 )
+# The Prometheus server is one of the slowest cold builds here (every service discovery): only on request,
+# `make prometheus` (make demo and the scrape test use it when present).
+if [[ "${WITH_PROMETHEUS:-0}" == "1" ]]; then
+  GO_TOOLS+=("prometheus github.com/prometheus/prometheus/cmd/prometheus@v0.316.0")
+fi
 
 log() { printf '[tools] %s\n' "$*"; }
 

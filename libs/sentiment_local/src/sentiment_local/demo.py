@@ -207,7 +207,7 @@ class Demo:
         try:
             executable("prometheus")
         except ServerError:
-            say("Prometheus skipped: no prometheus binary (`make tools` builds it into .tools/bin)")
+            say("Prometheus skipped: no prometheus binary (`make prometheus` builds it into .tools/bin)")
             return None
         if port_in_use(9090):
             say("Prometheus skipped: port 9090 is in use")
