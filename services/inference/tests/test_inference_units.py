@@ -70,6 +70,21 @@ def test_settings_defaults_and_environment(monkeypatch: pytest.MonkeyPatch) -> N
         Settings()
 
 
+def test_mlflow_progress_bars_are_off_so_json_logs_stay_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", raising=False)
+    for name in (
+        "MLFLOW_HTTP_REQUEST_TIMEOUT",
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
+        "MLFLOW_DISABLE_TELEMETRY",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    Settings().apply_mlflow_client_env()
+    import os
+
+    assert os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] == "false"
+
+
 # --- validation ---------------------------------------------------------------------------------------------
 def test_validation_accepts_a_real_model(tiny_models: TinyModels) -> None:
     checks = validate(loaded(tiny_models.good_a), min_accuracy=0.7, canary_min_accuracy=0.75)
