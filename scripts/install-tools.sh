@@ -51,8 +51,8 @@ install_postgres() {
       echo "PostgreSQL server binaries are missing; install the 'postgresql' apt package (needs root)." >&2
       exit 1
     fi
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    flock -w 900 /run/sentiment-apt.lock apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive flock -w 900 /run/sentiment-apt.lock apt-get install -y -qq postgresql >/dev/null
     pgbin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
   fi
   for exe in initdb pg_ctl postgres; do ln -sf "$pgbin/$exe" "$bin/$exe"; done

@@ -50,9 +50,10 @@ install_packages() {
   fi
   [[ "$(id -u)" -eq 0 ]] || die "docker.io is not installed and installing it needs root: apt-get install docker.io"
   log "apt-get install docker.io containerd runc iptables"
-  apt-get update -qq
+  # One apt at a time (flock): the stand-ins' prefetch and the cluster harness install packages in parallel.
+  flock -w 900 /run/sentiment-apt.lock apt-get update -qq
   # policy-rc.d keeps the package from starting the system's own docker service.
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+  DEBIAN_FRONTEND=noninteractive flock -w 900 /run/sentiment-apt.lock apt-get install -y -qq --no-install-recommends \
     docker.io containerd runc iptables >/dev/null
 }
 

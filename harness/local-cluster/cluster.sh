@@ -77,8 +77,8 @@ ensure_packages() {
   done
   [[ ${#missing[@]} -eq 0 ]] && return
   log "apt-get install ${missing[*]}"
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  flock -w 900 /run/sentiment-apt.lock apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive flock -w 900 /run/sentiment-apt.lock apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
 # stamp_ok NAME CONTENT FILE...: the stamp matches and the files it vouches for exist.

@@ -53,7 +53,7 @@ make_rootfs() {
   if [[ ! -f "$tarball" || "$(cat "$stamp_file" 2>/dev/null)" != "$spec_stamp" ]]; then
     command -v debootstrap >/dev/null || {
       log "apt-get install debootstrap"
-      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
+      flock -w 900 /run/sentiment-apt.lock apt-get update -qq && DEBIAN_FRONTEND=noninteractive flock -w 900 /run/sentiment-apt.lock apt-get install -y -qq debootstrap >/dev/null
     }
     local dir="$CACHE/rootfs.tmp"
     rm -rf "$dir"
