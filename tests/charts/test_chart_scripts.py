@@ -455,20 +455,19 @@ def test_identity_script_gives_each_component_one_bucket_on_real_minio(tmp_path:
             result = subprocess.run(script, env=job_env, capture_output=True, text=True, timeout=240)
             assert result.returncode == 0, result.stdout + result.stderr
             assert "user sentiment-mlflow may use s3://mlflow only" in result.stdout
-        checker = subprocess.run(
-            [sys.executable, str(CHART / "files" / "helm_test.py")],
-            env={
-                **admin,
-                "AWS_ACCESS_KEY_ID": "sentiment-mlflow",
-                "AWS_SECRET_ACCESS_KEY": "mlflow-secret-key-0123456789",
-                "S3_BUCKETS": "mlflow",
-                "S3_DENIED_BUCKETS": "dvc",
-                "HELM_TEST_ATTEMPTS": "1",
-            },
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        mlflow_keys = {"AWS_ACCESS_KEY_ID": "sentiment-mlflow", "AWS_SECRET_ACCESS_KEY": "mlflow-secret-key-0123456789"}
+
+        def helm_test_s3(keys: dict[str, str]) -> subprocess.CompletedProcess[str]:
+            """The `helm test` pod's S3 check as the chart sets it: mlflow must answer, dvc must refuse."""
+            return subprocess.run(
+                [sys.executable, str(CHART / "files" / "helm_test.py")],
+                env={**admin, **keys, "S3_BUCKETS": "mlflow", "S3_DENIED_BUCKETS": "dvc", "HELM_TEST_ATTEMPTS": "1"},
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+
+        checker = helm_test_s3(mlflow_keys)
         assert checker.returncode == 0, checker.stdout
         assert "ok   s3: bucket dvc refuses these keys (403)" in checker.stdout
         # What MLflow's artifact proxy does with them: write, read and delete in its bucket; nothing elsewhere.
@@ -490,19 +489,7 @@ def test_identity_script_gives_each_component_one_bucket_on_real_minio(tmp_path:
             with pytest.raises(ClientError, match="AccessDenied"):
                 forbidden()
         # With the root keys the DVC bucket answers, so the same check fails: it can tell the two apart.
-        rooted = subprocess.run(
-            [sys.executable, str(CHART / "files" / "helm_test.py")],
-            env={
-                **admin,
-                **root_keys,
-                "S3_BUCKETS": "mlflow",
-                "S3_DENIED_BUCKETS": "dvc",
-                "HELM_TEST_ATTEMPTS": "1",
-            },
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        rooted = helm_test_s3(root_keys)
         assert rooted.returncode == 1, rooted.stdout
         missing = subprocess.run(
             script, env={k: v for k, v in job_env.items() if k != "MLFLOW_SECRET_KEY"}, capture_output=True, text=True
