@@ -445,8 +445,8 @@ def test_identity_script_gives_each_component_one_bucket_on_real_minio(tmp_path:
         job_env = {
             "PATH": f"{Path(tool('mc')).parent}:{os.environ['PATH']}",
             "HOME": str(home),
-            "MINIO_URL": endpoint,
-            **root,
+            "AWS_ENDPOINT_URL": endpoint,
+            **root_keys,
             "MLFLOW_ACCESS_KEY": "sentiment-mlflow",
             "MLFLOW_SECRET_KEY": "mlflow-secret-key-0123456789",
         }

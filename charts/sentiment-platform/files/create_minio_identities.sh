@@ -4,21 +4,21 @@
 #
 # Usage: create_minio_identities.sh NAME BUCKET [NAME BUCKET ...]
 #   For each NAME (e.g. mlflow), the env gives <NAME>_ACCESS_KEY and <NAME>_SECRET_KEY (upper-cased NAME).
-#   MINIO_URL, MINIO_ROOT_USER and MINIO_ROOT_PASSWORD reach the admin API. Runs `mc` in the MinIO image;
-#   needs a writable HOME (mc keeps its aliases there).
+#   AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are the admin keys (the same env as
+#   create_buckets.py). Runs `mc` in the MinIO image; needs a writable HOME (mc keeps its aliases there).
 set -eu
 
 fail() { echo "create-minio-identities: $*" >&2; exit 1; }
 
 [ $# -gt 0 ] && [ $(($# % 2)) -eq 0 ] || fail "usage: $0 NAME BUCKET [NAME BUCKET ...]"
-: "${MINIO_URL:?}" "${MINIO_ROOT_USER:?}" "${MINIO_ROOT_PASSWORD:?}"
+: "${AWS_ENDPOINT_URL:?}" "${AWS_ACCESS_KEY_ID:?}" "${AWS_SECRET_ACCESS_KEY:?}"
 
 attempt=0
-until mc alias set platform "$MINIO_URL" "$MINIO_ROOT_USER" "$MINIO_ROOT_PASSWORD" >/dev/null 2>&1 \
+until mc alias set platform "$AWS_ENDPOINT_URL" "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY" >/dev/null 2>&1 \
   && mc admin info platform >/dev/null 2>&1; do
   attempt=$((attempt + 1))
-  [ "$attempt" -lt 60 ] || fail "MinIO at $MINIO_URL did not answer the admin API after 60 attempts"
-  echo "create-minio-identities: $MINIO_URL not ready; retry $attempt/60" >&2
+  [ "$attempt" -lt 60 ] || fail "MinIO at $AWS_ENDPOINT_URL did not answer the admin API after 60 attempts"
+  echo "create-minio-identities: $AWS_ENDPOINT_URL not ready; retry $attempt/60" >&2
   sleep 3
 done
 
