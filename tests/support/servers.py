@@ -27,6 +27,17 @@ from sentiment_local.servers import (
     start_prefect_server,
 )
 
+# Fixtures that start a real server process. A test that uses one (directly or through another fixture) is marked
+# `servers` at collection, so `pytest -m "not servers"` runs only the pure, in-process tests.
+SERVER_FIXTURES = frozenset({"postgres_server", "minio_server", "mlflow_server", "prefect_server"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.servers)
+
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data" / "imdb" / "reviews.csv.gz"
 
