@@ -20,6 +20,11 @@ from sentiment_local.process import executable
 from sentiment_local.servers import LOCAL_POOL, HttpServer, prefect_env
 from sentiment_trainer import deployments
 from sentiment_trainer.cli import app
+from services.trainer.tests.k8s_job_render import (
+    POD_SPEC_FIELDS_DROPPED_BY_API_SERVER,
+    as_stored_by_api_server,
+    render_k8s_job,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -95,16 +100,14 @@ def test_k8s_deployment_renders_a_valid_job_manifest(deployed: dict[str, str], p
         async with get_client() as client:
             deployment = await client.read_deployment_by_name("sentiment-training/k8s")
             pool = await client.read_work_pool("sentiment-k8s")
-            return await deployments.render_k8s_job(
-                deployment.job_variables, pool.base_job_template, deployment=deployment
-            )
+            return await render_k8s_job(deployment.job_variables, pool.base_job_template, deployment=deployment)
 
     manifest = _read(render)
-    stored = deployments.as_stored_by_api_server(manifest)
+    stored = as_stored_by_api_server(manifest)
     kubernetes_validate.validate(stored, KUBERNETES_VERSION, strict=True)
     # The only difference with what the worker submits: the two keys prefect-kubernetes requires in the pod spec.
     pod_spec = manifest["spec"]["template"]["spec"]
-    assert {key: pod_spec[key] for key in deployments.POD_SPEC_FIELDS_DROPPED_BY_API_SERVER} == {
+    assert {key: pod_spec[key] for key in POD_SPEC_FIELDS_DROPPED_BY_API_SERVER} == {
         "parallelism": 1,
         "completions": 1,
     }
@@ -137,21 +140,21 @@ def test_k8s_deployment_renders_a_valid_job_manifest(deployed: dict[str, str], p
 
 def test_k8s_pool_template_renders_valid_jobs_with_its_defaults_and_volumes(prefect_api: str) -> None:
     """The pool alone (a deployment with no job variables), and with a data volume mounted through the variables."""
-    bare = asyncio.run(deployments.render_k8s_job({}))
-    kubernetes_validate.validate(deployments.as_stored_by_api_server(bare), KUBERNETES_VERSION, strict=True)
+    bare = asyncio.run(render_k8s_job({}))
+    kubernetes_validate.validate(as_stored_by_api_server(bare), KUBERNETES_VERSION, strict=True)
     container = bare["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "sentiment-trainer:dev"
     assert container["resources"]["limits"] == {"cpu": "2", "memory": "3Gi"}
 
     with_data = asyncio.run(
-        deployments.render_k8s_job(
+        render_k8s_job(
             {
                 "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "sentiment-data"}}],
                 "volume_mounts": [{"name": "data", "mountPath": "/data", "readOnly": True}],
             }
         )
     )
-    kubernetes_validate.validate(deployments.as_stored_by_api_server(with_data), KUBERNETES_VERSION, strict=True)
+    kubernetes_validate.validate(as_stored_by_api_server(with_data), KUBERNETES_VERSION, strict=True)
     assert with_data["spec"]["template"]["spec"]["containers"][0]["volumeMounts"][0]["mountPath"] == "/data"
 
 

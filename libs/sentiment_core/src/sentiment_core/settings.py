@@ -1,8 +1,8 @@
-"""Settings every component shares: where MLflow is, which model to use, and how to reach S3."""
+"""Settings every component shares: where MLflow is and which model to use."""
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MODEL_NAME = "sentiment-classifier"
@@ -21,13 +21,3 @@ class MlflowSettings(BaseSettings):
     experiment_name: str = Field(
         default=DEFAULT_EXPERIMENT_NAME, validation_alias="MLFLOW_EXPERIMENT_NAME", min_length=1
     )
-
-
-class S3Settings(BaseSettings):
-    """S3 endpoint and credentials (MinIO or any S3). Only the MLflow server, DVC and bucket init need these."""
-
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
-
-    endpoint_url: str | None = Field(default=None, validation_alias="AWS_ENDPOINT_URL")
-    access_key_id: str | None = Field(default=None, validation_alias="AWS_ACCESS_KEY_ID")
-    secret_access_key: SecretStr | None = Field(default=None, validation_alias="AWS_SECRET_ACCESS_KEY")
