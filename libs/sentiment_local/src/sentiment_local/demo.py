@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 
+from sentiment_core.settings import CHAMPION_ALIAS, DEFAULT_MODEL_NAME
 from sentiment_local.process import ManagedProcess, ServerError, executable, port_in_use, stop_process_group
 from sentiment_local.servers import (
     MLFLOW_BUCKET,
@@ -39,7 +40,6 @@ from sentiment_local.servers import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
-MODEL_NAME = "sentiment-classifier"
 EXAMPLE = "A beautifully shot film with a moving story and great performances."
 
 
@@ -150,7 +150,7 @@ class Demo:
 
     def prepare_data(self) -> None:
         if self.config.data_path.is_file():
-            say(f"data: reusing {self.config.data_path.relative_to(REPO_ROOT)}")
+            say(f"data: reusing {shown(self.config.data_path)}")
             return
         argv = [executable("sentiment-trainer"), "prepare", "--output", str(self.config.data_path)]
         if self.config.data_source:
@@ -251,11 +251,16 @@ def _ready(url: str) -> bool:
     return response.status_code == 200 and bool(response.json().get("model_version"))
 
 
+def shown(path: Path) -> str:
+    """`path` relative to the repository when it is inside it (shorter to read), else as given."""
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+
+
 def champion_version(tracking_uri: str) -> str | None:
     try:
         response = httpx.get(
             f"{tracking_uri}/api/2.0/mlflow/registered-models/alias",
-            params={"name": MODEL_NAME, "alias": "champion"},
+            params={"name": DEFAULT_MODEL_NAME, "alias": CHAMPION_ALIAS},
             timeout=10,
         )
     except httpx.HTTPError:
