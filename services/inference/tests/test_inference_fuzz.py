@@ -101,5 +101,5 @@ def test_json_logs_from_every_worker(fuzz_service: HttpServer) -> None:
             entries.append(json.loads(line))
     swaps = [entry for entry in entries if entry.get("event") == "model_swapped"]
     assert len(swaps) >= 2, entries[-10:]
-    assert {"ts", "level", "logger", "message", "version"} <= set(swaps[0])
+    assert {"time", "level", "logger", "message", "version"} <= set(swaps[0])
     assert any(entry["logger"].startswith("uvicorn") for entry in entries)

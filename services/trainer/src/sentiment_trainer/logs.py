@@ -2,32 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-from datetime import UTC, datetime
+
+from sentiment_core.json_logs import JsonLineFormatter
 
 # Loggers whose level follows LOG_LEVEL. Prefect's own levels stay with PREFECT_LOGGING_LEVEL.
 _OURS = ("sentiment_trainer", "sentiment_core")
-
-
-class JsonLineFormatter(logging.Formatter):
-    """One JSON object per line, with the Prefect run names when the record comes from a flow or task run."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, object] = {
-            "time": datetime.fromtimestamp(record.created, tz=UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        for key in ("flow_run_name", "flow_run_id", "task_run_name", "task_run_id"):
-            value = getattr(record, key, None)
-            if value:
-                entry[key] = str(value)
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
 
 
 def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
