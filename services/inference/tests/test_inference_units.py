@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-import logging
 import subprocess
 import sys
 import time
@@ -20,7 +19,6 @@ from sklearn.preprocessing import FunctionTransformer
 
 from sentiment_core import registry
 from sentiment_core.model import save_pipeline
-from sentiment_inference.logging_config import JsonFormatter
 from sentiment_inference.main import create_app
 from sentiment_inference.metrics import ServiceMetrics
 from sentiment_inference.model_store import LoadedModel, ModelRejectedError, ModelStore, validate
@@ -202,25 +200,23 @@ def test_concurrent_requests_share_vectorised_calls_and_keep_their_order(tiny_mo
 
 def test_a_lone_request_is_not_held_back(tiny_models: TinyModels) -> None:
     counting = CountingPipeline(tiny_models.good_a)
+    window = 30.0
 
-    async def scenario() -> float:
+    async def scenario() -> None:
         store = ModelStore()
         store.swap(loaded(counting))
-        batcher = MicroBatcher(store, ServiceMetrics(), max_texts=256, max_wait_seconds=0.05)
+        batcher = MicroBatcher(store, ServiceMetrics(), max_texts=256, max_wait_seconds=window)
         batcher.start()
         try:
-            await batcher.predict(["warm up"])
-            started = time.perf_counter()
+            # With a 30 s gathering window, 20 lone requests that waited for it would take 10 minutes; answered at
+            # once they take milliseconds. The bound is far from both, so a loaded machine cannot flip the verdict.
             for _ in range(20):
-                await batcher.predict(["a lone request"])
-            return (time.perf_counter() - started) / 20
+                await asyncio.wait_for(batcher.predict(["a lone request"]), timeout=window / 3)
         finally:
             await batcher.stop()
 
-    per_request = asyncio.run(scenario())
-    # A 50 ms window would show as >= 50 ms per request if lone requests waited for it.
-    assert per_request < 0.02, per_request
-    assert set(counting.calls) == {1}
+    asyncio.run(scenario())
+    assert counting.calls == [1] * 20
 
 
 def test_batches_are_capped_and_a_request_is_never_split(tiny_models: TinyModels) -> None:
@@ -419,17 +415,6 @@ def test_webhook_signature_matches_mlflow() -> None:
     payload = json.dumps({"entity": "model_version_alias", "action": "created"})
     ours = sign_webhook("s3cret", "delivery-1", "1700000000", payload.encode())
     assert ours == _generate_hmac_signature("s3cret", "delivery-1", "1700000000", payload)
-
-
-def test_json_logs_are_one_object_per_line_with_extra_fields() -> None:
-    record = logging.LogRecord("sentiment_inference.poller", logging.INFO, __file__, 1, "now serving %s", ("7",), None)
-    record.event = "model_swapped"
-    line = JsonFormatter().format(record)
-    entry = json.loads(line)
-    assert entry["message"] == "now serving 7"
-    assert entry["level"] == "INFO"
-    assert entry["event"] == "model_swapped"
-    assert "\n" not in line
 
 
 def test_the_service_stays_lean() -> None:
