@@ -41,6 +41,12 @@ test: install ## THE test command: lint, the test suite on real local servers, t
 	@pytest $(PYTEST_ARGS)
 	@$(MAKE) --no-print-directory compose-e2e cluster-e2e PYTEST_ARGS=
 
+.PHONY: test-fast
+test-fast: install ## The inner loop: lint + the pure in-process tests (no server processes, no training on the full data)
+	@ruff check .
+	@ruff format --check .
+	@pytest -m "not servers and not slow" -q $(PYTEST_ARGS)
+
 .PHONY: test-alerts
 test-alerts: tools ## promtool check + unit tests of observability/alerts (promtool built into .tools/bin)
 	@promtool check rules observability/alerts/sentiment.rules.yaml

@@ -368,6 +368,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+@pytest.mark.servers
 def test_bucket_job_script_creates_buckets_idempotently_on_real_minio(tmp_path: Path) -> None:
     port = free_port()
     env = {
@@ -418,6 +419,7 @@ def test_bucket_job_script_creates_buckets_idempotently_on_real_minio(tmp_path: 
         minio.wait(timeout=20)
 
 
+@pytest.mark.servers
 def test_identity_script_gives_each_component_one_bucket_on_real_minio(tmp_path: Path) -> None:
     """The bucket Job's second step (`mc admin` in the MinIO image): a user limited to its bucket, idempotent."""
     port = free_port()

@@ -18,6 +18,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
+@pytest.mark.servers
 def test_demo_up_predicts_and_stops(tmp_path: Path, imdb_path: Path) -> None:
     source = tmp_path / "reviews.csv.gz"
     sample_stratified(load_dataset(imdb_path), 3_000, seed=11).to_csv(source, index=False)

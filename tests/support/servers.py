@@ -27,9 +27,11 @@ from sentiment_local.servers import (
     start_prefect_server,
 )
 
-# Fixtures that start a real server process. A test that uses one (directly or through another fixture) is marked
-# `servers` at collection, so `pytest -m "not servers"` runs only the pure, in-process tests.
-SERVER_FIXTURES = frozenset({"postgres_server", "minio_server", "mlflow_server", "prefect_server"})
+# Fixtures that start a real server process (the four below, and the inference tests' `start_service`, which runs the
+# API under uvicorn). A test that uses one, directly or through another fixture, is marked `servers` at collection,
+# so `pytest -m "not servers"` runs only the pure, in-process tests. A test that starts a process itself carries
+# `@pytest.mark.servers` by hand.
+SERVER_FIXTURES = frozenset({"postgres_server", "minio_server", "mlflow_server", "prefect_server", "start_service"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
