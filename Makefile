@@ -47,12 +47,12 @@ test-alerts: tools ## promtool check + unit tests of observability/alerts (promt
 	@promtool test rules observability/tests/sentiment.rules.test.yaml
 
 .PHONY: prometheus
-prometheus: ## Build the Prometheus server into .tools/bin (slow cold build; make demo then starts it)
-	@WITH_PROMETHEUS=1 bash scripts/install-tools.sh
+prometheus: ## Optional: build upstream Prometheus 3.x from source into .tools/bin instead of Debian's package (>17 min cold)
+	@WITH_PROMETHEUS=go bash scripts/install-tools.sh
 
 .PHONY: test-scrape
-test-scrape: install prometheus ## A real Prometheus scrapes a real API; every dashboard query answers (not in make test: build cost)
-	@SENTIMENT_PROMETHEUS_SCRAPE=1 pytest tests/observability/test_prometheus_scrape.py -p no:cacheprovider -q
+test-scrape: install ## Only the scrape test (also in make test): a real Prometheus scrapes the real servers, every panel answers
+	@pytest tests/observability/test_prometheus_scrape.py -p no:cacheprovider -q
 
 ##@ Run it on this machine (no Docker, no cluster)
 
