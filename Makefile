@@ -134,7 +134,7 @@ deploy: ## helm upgrade --install sentiment charts/sentiment-platform -n mlops -
 	@$(KIND_LOOP) deploy
 
 .PHONY: port-forward
-port-forward: ## Forward MLflow :5001, Prefect UI :4200, MinIO console :9001, inference :8000 (Ctrl-C stops)
+port-forward: ## Forward MLflow :5001, Prefect UI :4200, MinIO console :9001, inference :8000, Prometheus :9090 (Ctrl-C stops)
 	@$(KIND_LOOP) port-forward
 
 .PHONY: train
