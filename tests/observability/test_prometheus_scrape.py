@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow
 
 DASHBOARD = REPO_ROOT / "observability" / "dashboards" / "sentiment-platform.json"
 DRIFT_PANEL = "Drift score by signal (PSI)"
-JOBS = ("sentiment-inference", "mlflow", "prefect-server", "prefect-worker")
+JOBS = ("sentiment-inference", "sentiment-mlflow", "sentiment-prefect-server", "sentiment-prefect-worker")
 
 
 @dataclass
@@ -60,9 +60,9 @@ def scraped(
             tmp_path / "prometheus",
             {
                 "sentiment-inference": f"127.0.0.1:{api.port}",
-                "mlflow": f"127.0.0.1:{mlflow_server.port}",
-                "prefect-server": f"127.0.0.1:{prefect_server.port}/api/metrics",
-                "prefect-worker": f"127.0.0.1:{worker_port}",
+                "sentiment-mlflow": f"127.0.0.1:{mlflow_server.port}",
+                "sentiment-prefect-server": f"127.0.0.1:{prefect_server.port}/api/metrics",
+                "sentiment-prefect-worker": f"127.0.0.1:{worker_port}",
             },
         )
         started.append(prometheus.process)
@@ -119,9 +119,9 @@ def test_every_target_is_up_and_every_panel_answers(scraped: Scraped) -> None:
         for target in panel["targets"]:  # type: ignore[union-attr]
             query(prometheus, target["expr"])  # valid PromQL (status success) even when empty
     # What each component exports, beyond `up`: MLflow's request counters, Prefect's process metrics.
-    assert query(prometheus, 'mlflow_http_request_total{job="mlflow"}')
-    assert query(prometheus, 'process_resident_memory_bytes{job="prefect-server"}')
-    assert query(prometheus, 'process_resident_memory_bytes{job="prefect-worker"}')
+    assert query(prometheus, 'mlflow_http_request_total{job="sentiment-mlflow"}')
+    assert query(prometheus, 'process_resident_memory_bytes{job="sentiment-prefect-server"}')
+    assert query(prometheus, 'process_resident_memory_bytes{job="sentiment-prefect-worker"}')
     served = query(prometheus, "sentiment_model_version_info")
     assert {row["metric"]["version"] for row in served} == {"1"}  # type: ignore[index]
     rules = httpx.get(f"{prometheus.url}/api/v1/rules", timeout=10).json()["data"]["groups"]
