@@ -105,7 +105,7 @@ engine-down: ## Stop it and remove its processes, bridges, mounts and iptables r
 	@$(ENGINE) down
 
 .PHONY: stand-ins
-stand-ins: ## Build the stand-in base images (python, uv, postgres, minio) into the harness engine (cached)
+stand-ins: ## Build the stand-in base images (python, uv, postgres, minio, prometheus) into the harness engine (cached)
 	@eval "$$($(ENGINE) env)" && bash harness/stand-in-images/build.sh
 
 .PHONY: compose-e2e
