@@ -78,7 +78,7 @@ export GIT_COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 compose-up: ## Check .env, ports and the engine, then build the images and start the platform (waits until healthy)
 	@COMPOSE="$(COMPOSE)" sh compose/preflight.sh .env
 	$(COMPOSE) up --detach --build --wait --wait-timeout 900
-	@echo "MLflow http://localhost:5001  Prefect http://localhost:4200  MinIO http://localhost:9001  API http://localhost:8000/docs"
+	@echo "MLflow http://localhost:5001  Prefect http://localhost:4200  MinIO http://localhost:9001  API http://localhost:8000/docs  Prometheus http://localhost:9090"
 
 .PHONY: compose-down
 compose-down: ## Stop the platform (keeps the volumes; COMPOSE_DOWN_ARGS=-v also deletes them)
