@@ -3,10 +3,12 @@ service listens on, and loads the one alert rules file (observability/alerts/sen
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
 
+from tests.charts.chartlib import run, tool
 from tests.deploy.conftest import REPO_ROOT
 
 SCRAPE_CONFIG = REPO_ROOT / "compose" / "prometheus.yml"
@@ -50,3 +52,11 @@ def test_prometheus_loads_the_shared_rules_file_and_keeps_samples_on_a_volume(se
     config = yaml.safe_load(SCRAPE_CONFIG.read_text())
     assert config["rule_files"] == ["/etc/prometheus/sentiment.rules.yaml"]
     assert "--config.file=/etc/prometheus/prometheus.yml" in prometheus["command"]
+
+
+def test_promtool_accepts_the_scrape_config_and_the_rules(tmp_path: Path) -> None:
+    # The container path of the rules file, pointed at the repository's copy (what the compose mount provides).
+    config = SCRAPE_CONFIG.read_text().replace("/etc/prometheus/sentiment.rules.yaml", str(RULES))
+    (tmp_path / "prometheus.yml").write_text(config)
+    result = run([tool("promtool"), "check", "config", str(tmp_path / "prometheus.yml")])
+    assert result.returncode == 0, result.stdout + result.stderr
