@@ -53,12 +53,12 @@ test-alerts: tools ## promtool check + unit tests of observability/alerts (promt
 	@promtool test rules observability/tests/sentiment.rules.test.yaml
 
 .PHONY: prometheus
-prometheus: ## Build the Prometheus server into .tools/bin (slow cold build; make demo then starts it)
-	@WITH_PROMETHEUS=1 bash scripts/install-tools.sh
+prometheus: ## Optional: build upstream Prometheus 3.x from source into .tools/bin instead of Debian's package (>17 min cold)
+	@WITH_PROMETHEUS=go bash scripts/install-tools.sh
 
 .PHONY: test-scrape
-test-scrape: install prometheus ## A real Prometheus scrapes a real API; every dashboard query answers (not in make test: build cost)
-	@SENTIMENT_PROMETHEUS_SCRAPE=1 pytest tests/observability/test_prometheus_scrape.py -p no:cacheprovider -q
+test-scrape: install ## Only the scrape test (also in make test): a real Prometheus scrapes the real servers, every panel answers
+	@pytest tests/observability/test_prometheus_scrape.py -p no:cacheprovider -q
 
 ##@ Run it on this machine (no Docker, no cluster)
 
@@ -84,7 +84,7 @@ export GIT_COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 compose-up: ## Check .env, ports and the engine, then build the images and start the platform (waits until healthy)
 	@COMPOSE="$(COMPOSE)" sh compose/preflight.sh .env
 	$(COMPOSE) up --detach --build --wait --wait-timeout 900
-	@echo "MLflow http://localhost:5001  Prefect http://localhost:4200  MinIO http://localhost:9001  API http://localhost:8000/docs"
+	@echo "MLflow http://localhost:5001  Prefect http://localhost:4200  MinIO http://localhost:9001  API http://localhost:8000/docs  Prometheus http://localhost:9090"
 
 .PHONY: compose-down
 compose-down: ## Stop the platform (keeps the volumes; COMPOSE_DOWN_ARGS=-v also deletes them)
@@ -111,7 +111,7 @@ engine-down: ## Stop it and remove its processes, bridges, mounts and iptables r
 	@$(ENGINE) down
 
 .PHONY: stand-ins
-stand-ins: ## Build the stand-in base images (python, uv, postgres, minio) into the harness engine (cached)
+stand-ins: ## Build the stand-in base images (python, uv, postgres, minio, prometheus) into the harness engine (cached)
 	@eval "$$($(ENGINE) env)" && bash harness/stand-in-images/build.sh
 
 .PHONY: compose-e2e
@@ -140,7 +140,7 @@ deploy: ## helm upgrade --install sentiment charts/sentiment-platform -n mlops -
 	@$(KIND_LOOP) deploy
 
 .PHONY: port-forward
-port-forward: ## Forward MLflow :5001, Prefect UI :4200, MinIO console :9001, inference :8000 (Ctrl-C stops)
+port-forward: ## Forward MLflow :5001, Prefect UI :4200, MinIO console :9001, inference :8000, Prometheus :9090 (Ctrl-C stops)
 	@$(KIND_LOOP) port-forward
 
 .PHONY: train

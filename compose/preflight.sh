@@ -40,7 +40,7 @@ docker version --format '{{.Server.Version}}' >/dev/null 2>&1 ||
 if [ -z "$($compose ps --quiet 2>/dev/null)" ]; then
   bind="$(setting BIND_ADDRESS)"
   case "${bind:-127.0.0.1}" in 0.0.0.0 | "") host=127.0.0.1 ;; *) host="$bind" ;; esac
-  for entry in 5001:MLflow 4200:Prefect 9000:MinIO-S3 9001:MinIO-console 8000:inference-API; do
+  for entry in 5001:MLflow 4200:Prefect 9000:MinIO-S3 9001:MinIO-console 8000:inference-API 9090:Prometheus; do
     port="${entry%%:*}"
     if bash -c ": </dev/tcp/$host/$port" 2>/dev/null; then
       fail "port $host:$port ($(echo "${entry#*:}" | tr - ' ')) is already in use: stop what listens there (lsof -i :$port), then retry"

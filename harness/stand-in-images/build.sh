@@ -20,6 +20,7 @@ UV_VERSION="0.13.9"
 UV_IMAGE="ghcr.io/astral-sh/uv:$UV_VERSION"
 POSTGRES_IMAGE="postgres:17.6-bookworm"
 MINIO_IMAGE="quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z"
+PROMETHEUS_IMAGE="quay.io/prometheus/prometheus:v3.5.0"
 # MinIO publishes no semver tags: the module proxy serves pseudo-versions. The server is the one
 # scripts/install-tools.sh pins; mc is the newest the proxy lists (RELEASE.* tags are not module versions).
 MINIO_MODULE="github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c"
@@ -165,6 +166,18 @@ build_minio() {
   "$DOCKER" build --quiet --label "$LABEL=$stamp" --build-arg "BASE=$PYTHON_IMAGE" -t "$MINIO_IMAGE" "$ctx" >/dev/null
 }
 
+build_prometheus() {
+  local stamp
+  stamp="$(stamp_of "$HERE/prometheus/Dockerfile")-$("$DOCKER" image inspect --format '{{.Id}}' "$PYTHON_IMAGE" | cut -c8-19)"
+  if current "$PROMETHEUS_IMAGE" "$stamp"; then
+    log "$PROMETHEUS_IMAGE: up to date"
+    return
+  fi
+  log "docker build $PROMETHEUS_IMAGE (apt: prometheus)"
+  nice -n 10 "$DOCKER" build --quiet --label "$LABEL=$stamp" --build-arg "BASE=$PYTHON_IMAGE" \
+    -t "$PROMETHEUS_IMAGE" "$HERE/prometheus" >/dev/null
+}
+
 # Everything that needs no engine, in parallel: debootstrap waits on the network and dpkg, the Go builds on CPU.
 prefetch() {
   local pids=() pid failed=0
@@ -190,4 +203,5 @@ build_python
 build_uv
 build_postgres
 build_minio
-log "ready: $PYTHON_IMAGE $UV_IMAGE $POSTGRES_IMAGE $MINIO_IMAGE"
+build_prometheus
+log "ready: $PYTHON_IMAGE $UV_IMAGE $POSTGRES_IMAGE $MINIO_IMAGE $PROMETHEUS_IMAGE"

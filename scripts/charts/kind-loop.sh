@@ -154,6 +154,7 @@ cmd_port_forward() {
     "$release-prefect-server|4200:4200|Prefect UI|http://localhost:4200"
     "$release-minio|9001:9001|MinIO console|http://localhost:9001"
     "$release-inference|8000:8000|Inference API|http://localhost:8000/docs"
+    "$release-prometheus|9090:9090|Prometheus|http://localhost:9090"
   )
   trap 'kill "${pids[@]}" 2>/dev/null || true' EXIT INT TERM
   printf '\nPort-forwards (Ctrl-C stops them):\n'

@@ -25,6 +25,8 @@ SQL_IDENT = "^[a-z_][a-z0-9_]{0,62}$"
 BUCKET = "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 # A MinIO user name (S3 access key id): 3 to 64 characters.
 ACCESS_KEY_ID = "^[A-Za-z0-9][-._A-Za-z0-9]{2,63}$"
+# A Prometheus duration (`15s`, `2d`): one unit, as the scrape config and `--storage.tsdb.retention.time` take it.
+PROM_DURATION = "^[0-9]+(ms|s|m|h|d|w|y)$"
 
 
 def obj(props: Schema, required: list[str] | None = None, **extra: Any) -> Schema:
@@ -345,6 +347,20 @@ PROPERTIES: Schema = {
                 }
             ),
             "podDisruptionBudget": closed({"enabled": BOOL, "minAvailable": integer(0)}),
+        }
+    ),
+    "metrics": closed({"enabled": BOOL}),
+    "prometheus": closed(
+        {
+            "enabled": BOOL,
+            "operator": closed({"labels": ref("stringMap")}),
+            "image": ref("image"),
+            "scrapeInterval": string(PROM_DURATION),
+            "retention": string(PROM_DURATION),
+            "storageSizeLimit": string("^[0-9]+(Ki|Mi|Gi|Ti|k|M|G|T)?$"),
+            "resources": ref("resources"),
+            "podSecurityContext": ref("podSecurityContext"),
+            "grafanaDashboard": closed({"enabled": BOOL, "labels": ref("stringMap")}),
         }
     ),
     "tests": closed({"resources": ref("resources")}),

@@ -45,6 +45,8 @@ PINNED_THIRD_PARTY = {
     "quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z",
     "docker.io/library/postgres:17.6-bookworm",
 }
+# The kind profile also runs the chart's own Prometheus (prometheus.enabled).
+PROMETHEUS_IMAGE = "quay.io/prometheus/prometheus:v3.5.0"
 
 
 def profile_values(profile: str) -> dict[str, Any]:
@@ -94,7 +96,7 @@ def env_strings(docs: list[dict[str, Any]]) -> list[tuple[str, str]]:
         where = f"{doc['kind']}/{doc['metadata']['name']}"
         if doc["kind"] == "ConfigMap":
             for key, value in (doc.get("data") or {}).items():
-                if key.endswith(".json"):
+                if key == "base-job-template.json":
                     template = json.loads(value)
                     pod = template["job_configuration"]["job_manifest"]["spec"]["template"]["spec"]
                     for env in pod["containers"][0].get("env", []):
@@ -190,14 +192,14 @@ def test_every_secret_and_configmap_reference_exists(profile: str) -> None:
     # The flow-run Jobs the worker creates read Secrets too.
     for name, cm in by_kind(docs, "ConfigMap").items():
         for key, value in (cm.get("data") or {}).items():
-            if key.endswith(".json"):
+            if key == "base-job-template.json":
                 pod = json.loads(value)["job_configuration"]["job_manifest"]["spec"]["template"]["spec"]
                 env_refs(f"ConfigMap/{name} base job template", pod["containers"][0].get("env", []))
     assert references >= 5, references
 
 
 @pytest.mark.parametrize("profile", sorted(PROFILES))
-def test_service_accounts_exist_and_only_the_worker_mounts_a_token(profile: str) -> None:
+def test_service_accounts_exist_and_only_the_worker_and_prometheus_mount_a_token(profile: str) -> None:
     docs = documents(profile)
     accounts = by_kind(docs, "ServiceAccount")
     for doc in docs:
@@ -208,7 +210,8 @@ def test_service_accounts_exist_and_only_the_worker_mounts_a_token(profile: str)
         name = spec.get("serviceAccountName", "default")
         assert name in accounts or name == "default", f"{where} uses ServiceAccount {name!r}, not rendered"
         token = spec.get("automountServiceAccountToken")
-        if doc["metadata"]["name"] == f"{RELEASE}-prefect-worker":
+        # The worker creates flow-run Jobs; Prometheus discovers pods (kubernetes_sd). Nothing else calls the API.
+        if doc["metadata"]["name"] in {f"{RELEASE}-prefect-worker", f"{RELEASE}-prometheus"}:
             assert token is True, where
         else:
             assert token is False, f"{where} mounts an API token it does not need"
@@ -353,9 +356,11 @@ def test_every_image_is_pinned(profile: str) -> None:
         assert tag, f"{image} has an empty tag"
         assert tag != "latest", f"{image} is not pinned"
     third_party = {i for i in images if not i.rsplit("/", 1)[-1].startswith("sentiment-")}
-    if profile in {"default", "kind"}:
+    if profile == "default":
         assert third_party == PINNED_THIRD_PARTY, third_party
-    project = {i.rsplit("/", 1)[-1].split(":")[0] for i in images} - {"minio", "postgres"}
+    if profile == "kind":
+        assert third_party == PINNED_THIRD_PARTY | {PROMETHEUS_IMAGE}, third_party
+    project = {i.rsplit("/", 1)[-1].split(":")[0] for i in images} - {"minio", "postgres", "prometheus"}
     assert project == {"sentiment-trainer", "sentiment-inference", "sentiment-mlflow"}, project
 
 

@@ -181,7 +181,15 @@ def test_one_resource_per_template_named_by_its_kind() -> None:
 
 def test_notes_print_the_port_forwards_and_urls() -> None:
     notes = (CHART / "templates" / "NOTES.txt").read_text()
-    for needle in ("5001:5000", "4200:4200", "9001:9001", "8000:8000", "http://localhost:5001", "helm test"):
+    for needle in (
+        "5001:5000",
+        "4200:4200",
+        "9001:9001",
+        "8000:8000",
+        "9090:9090",
+        "http://localhost:5001",
+        "helm test",
+    ):
         assert needle in notes, needle
 
 

@@ -20,8 +20,15 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "imdb"
 PROJECT = "sentiment-e2e"
 HOST = "127.0.0.1"
-PORTS = {"mlflow": 5001, "prefect": 4200, "minio-s3": 9000, "minio-console": 9001, "inference": 8000}
-LONG_RUNNING = ("postgres", "minio", "mlflow", "prefect-server", "trainer", "inference")
+PORTS = {
+    "mlflow": 5001,
+    "prefect": 4200,
+    "minio-s3": 9000,
+    "minio-console": 9001,
+    "inference": 8000,
+    "prometheus": 9090,
+}
+LONG_RUNNING = ("postgres", "minio", "mlflow", "prefect-server", "trainer", "inference", "prometheus")
 ONE_SHOT = ("bucket-init", "prepare")
 MODEL = "sentiment-classifier"
 T = TypeVar("T")

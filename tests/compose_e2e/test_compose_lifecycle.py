@@ -229,6 +229,26 @@ def test_a_run_through_the_prefect_deployment_becomes_the_served_champion(client
     wait_until("the API to serve v1", lambda: serving_version(client) == "1", timeout=120)
 
 
+def test_prometheus_scrapes_every_compose_target_and_sees_the_champion(client: httpx.Client) -> None:
+    """The compose prometheus service (compose/prometheus.yml): every job up, the rules loaded, v1 served."""
+
+    def targets_up() -> dict[str, str] | None:
+        active = client.get(url("prometheus", "/api/v1/targets")).json()["data"]["activeTargets"]
+        health = {target["labels"]["job"]: target["health"] for target in active}
+        return health if health and set(health.values()) == {"up"} else None
+
+    health = wait_until("every Prometheus target up", targets_up, timeout=90)
+    assert set(health) == {"sentiment-inference", "sentiment-mlflow", "sentiment-prefect-server"}
+    groups = client.get(url("prometheus", "/api/v1/rules")).json()["data"]["groups"]
+    assert {group["name"] for group in groups} == {"sentiment-inference", "sentiment-training"}
+
+    def served() -> list[dict[str, object]] | None:
+        query = {"query": "sentiment_model_version_info"}
+        return client.get(url("prometheus", "/api/v1/query"), params=query).json()["data"]["result"] or None
+
+    assert {row["metric"]["version"] for row in wait_until("v1 in Prometheus", served, timeout=60)} == {"1"}  # type: ignore[index]
+
+
 @pytest.mark.timeout(TRAIN_TIMEOUT + 300)
 def test_a_better_run_is_promoted_while_clients_keep_calling(client: httpx.Client) -> None:
     outcomes: Counter[str] = Counter()

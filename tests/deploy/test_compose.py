@@ -20,8 +20,9 @@ from tests.deploy.conftest import (
 )
 
 # Services that stay up (everything but the one-shot bucket-init) and their contract ports: host -> container.
-LONG_RUNNING = {"postgres", "minio", "mlflow", "prefect-server", "trainer", "inference"}
+LONG_RUNNING = {"postgres", "minio", "mlflow", "prefect-server", "trainer", "inference", "prometheus"}
 PUBLISHED = {
+    "prometheus": {(9090, 9090)},
     "mlflow": {(5001, 5000)},
     "prefect-server": {(4200, 4200)},
     "minio": {(9000, 9000), (9001, 9001)},

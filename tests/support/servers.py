@@ -82,11 +82,14 @@ def mlflow_server(
     tmp_path_factory: pytest.TempPathFactory, postgres_server: Postgres, minio_server: Minio
 ) -> Iterator[HttpServer]:
     """MLflow with the Postgres backend and artifacts proxied to s3://mlflow on MinIO, as in the cluster."""
+    state = tmp_path_factory.mktemp("mlflow")
     server = start_mlflow(
-        tmp_path_factory.mktemp("mlflow"),
+        state,
         backend_store_uri=postgres_server.url(MLFLOW_DATABASE),
         artifacts_destination=f"s3://{MLFLOW_BUCKET}",
         env=minio_server.env(),
+        # /metrics on, as in compose and the chart: the scrape test reads it (tests/observability).
+        metrics_dir=state / "metrics",
     )
     try:
         yield server
@@ -100,6 +103,7 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory, postgres_server: Po
     server = start_prefect_server(
         tmp_path_factory.mktemp("prefect"),
         database_url=postgres_server.url(PREFECT_DATABASE, driver="postgresql+asyncpg"),
+        metrics=True,
     )
     try:
         yield server

@@ -349,3 +349,23 @@ value already stored in the live Secret (lookup), else a new random one.
 {{- fail (printf "\n\nsentiment-platform: invalid values:\n  - %s\n" (join "\n  - " $errors)) -}}
 {{- end -}}
 {{- end -}}
+
+{{/* --------------------------------------------------------- monitoring */}}
+
+{{/* "true" when the platform is monitored through the Prometheus Operator (its CRDs exist): PodMonitor and
+PrometheusRule for the cluster's Prometheus instead of a Prometheus server of the chart's own. */}}
+{{- define "sp.prometheus.operator" -}}
+{{- if and .Values.prometheus.enabled (.Capabilities.APIVersions.Has "monitoring.coreos.com/v1") -}}true{{- end -}}
+{{- end -}}
+
+{{/* "true" when the chart runs its own Prometheus server (no operator CRDs in the cluster). */}}
+{{- define "sp.prometheus.server" -}}
+{{- if and .Values.prometheus.enabled (not (include "sp.prometheus.operator" .)) -}}true{{- end -}}
+{{- end -}}
+
+{{/* prometheus.io/* pod annotations of a component that serves metrics: (dict "port" 5000 "path" "/metrics") */}}
+{{- define "sp.scrapeAnnotations" -}}
+prometheus.io/scrape: "true"
+prometheus.io/port: {{ .port | quote }}
+prometheus.io/path: {{ .path }}
+{{- end -}}

@@ -134,6 +134,7 @@ class Demo:
             backends.mlflow_artifacts,
             port=self.config.mlflow_port,
             env=backends.s3_env,
+            metrics_dir=self.config.state_dir / "mlflow" / "metrics",
         )
         self.track(server.process)
         return server
@@ -144,6 +145,7 @@ class Demo:
             self.config.state_dir / "prefect",
             port=self.config.prefect_port,
             database_url=backends.prefect_database,
+            metrics=True,
         )
         self.track(server.process)
         return server
@@ -202,20 +204,24 @@ class Demo:
         api.process.wait_until(lambda: _ready(api.url), 180, "ready with the champion")
         return api
 
-    def start_prometheus(self, api: HttpServer) -> HttpServer | None:
-        """Prometheus on :9090 scraping the API, when `make tools` has built it (else the demo runs without it)."""
+    def start_prometheus(self, api: HttpServer, mlflow: HttpServer, prefect: HttpServer) -> HttpServer | None:
+        """Prometheus on :9090 scraping the API, MLflow and the Prefect server (jobs named as in compose and the
+        chart). Not the worker: its flow-run subprocesses would inherit its metrics port."""
         try:
             executable("prometheus")
         except ServerError:
-            say("Prometheus skipped: no prometheus binary (`make prometheus` builds it into .tools/bin)")
+            say("Prometheus skipped: no prometheus binary (`make tools` installs Debian's package into .tools/bin)")
             return None
         if port_in_use(9090):
             say("Prometheus skipped: port 9090 is in use")
             return None
-        say("starting Prometheus on :9090 (scrapes the API, alert rules from observability/alerts)")
-        server = start_prometheus(
-            self.config.state_dir / "prometheus", {"sentiment-inference": f"127.0.0.1:{api.port}"}, port=9090
-        )
+        say("starting Prometheus on :9090 (scrapes the API, MLflow, Prefect; alert rules from observability/alerts)")
+        targets = {
+            "sentiment-inference": f"127.0.0.1:{api.port}",
+            "sentiment-mlflow": f"127.0.0.1:{mlflow.port}",
+            "sentiment-prefect-server": f"127.0.0.1:{prefect.port}/api/metrics",
+        }
+        server = start_prometheus(self.config.state_dir / "prometheus", targets, port=9090)
         self.track(server.process)
         return server
 
@@ -229,7 +235,7 @@ class Demo:
         api = self.start_api(mlflow)
         response = httpx.post(f"{api.url}/predict", json={"text": EXAMPLE}, timeout=10).json()
         say(f'example prediction: "{EXAMPLE}" -> {json.dumps(response)}')
-        prometheus = self.start_prometheus(api)
+        prometheus = self.start_prometheus(api, mlflow, prefect)
         print_next_steps(mlflow.url, prefect.url, api.url, prometheus.url if prometheus else None)
         if detach:
             return 0

@@ -188,10 +188,16 @@ def start_mlflow(
     port: int | None = None,
     env: Mapping[str, str] | None = None,
     timeout: float = 120,
+    metrics_dir: Path | None = None,
 ) -> HttpServer:
-    """The tracking server with proxied artifacts (clients need only MLFLOW_TRACKING_URI)."""
+    """The tracking server with proxied artifacts (clients need only MLFLOW_TRACKING_URI).
+
+    With `metrics_dir`, `--expose-prometheus DIR` serves Prometheus metrics on `/metrics` (prometheus-flask-exporter
+    keeps its multiprocess files in DIR).
+    """
     port = port or free_port()
     state_dir.mkdir(parents=True, exist_ok=True)
+    metrics_args = ["--expose-prometheus", str(metrics_dir)] if metrics_dir else []
     server_env = {
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
@@ -215,6 +221,7 @@ def start_mlflow(
             "1",
             "--allowed-hosts",
             f"127.0.0.1:{port},localhost:{port},127.0.0.1,localhost",
+            *metrics_args,
         ],
         env=server_env,
         log_path=state_dir / "mlflow.log",
@@ -230,13 +237,16 @@ def start_mlflow(
 
 
 def start_prefect_server(
-    home: Path, port: int | None = None, database_url: str | None = None, timeout: float = 120
+    home: Path, port: int | None = None, database_url: str | None = None, timeout: float = 120, metrics: bool = False
 ) -> HttpServer:
+    """`prefect server start`; with `metrics`, Prometheus metrics on `/api/metrics` (PREFECT_SERVER_METRICS_ENABLED)."""
     port = port or free_port()
     home.mkdir(parents=True, exist_ok=True)
     env = prefect_env(home, f"http://127.0.0.1:{port}/api")
     if database_url:
         env["PREFECT_API_DATABASE_CONNECTION_URL"] = database_url
+    if metrics:
+        env["PREFECT_SERVER_METRICS_ENABLED"] = "true"
     process = ManagedProcess(
         name="prefect-server",
         argv=[executable("prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
@@ -265,12 +275,22 @@ def start_prefect_worker(
     pool: str = LOCAL_POOL,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    metrics_port: int | None = None,
 ) -> ManagedProcess:
-    """A process worker: each flow run of the pool's deployments becomes a local subprocess."""
+    """A process worker: each flow run of the pool's deployments becomes a local subprocess.
+
+    With `metrics_port`, the worker serves Prometheus metrics on that port (PREFECT_CLIENT_METRICS_*). Only for a
+    worker that runs no flow: its flow-run subprocesses inherit the setting and would fail to bind the same port.
+    """
+    metrics_env = (
+        {"PREFECT_CLIENT_METRICS_ENABLED": "true", "PREFECT_CLIENT_METRICS_PORT": str(metrics_port)}
+        if metrics_port
+        else {}
+    )
     return ManagedProcess(
         name="prefect-worker",
         argv=[executable("prefect"), "worker", "start", "--pool", pool, "--type", "process"],
-        env={**prefect_env(home, api_url), **(env or {})},
+        env={**prefect_env(home, api_url), **metrics_env, **(env or {})},
         log_path=home / "prefect-worker.log",
         cwd=cwd,
     ).start()
@@ -340,13 +360,19 @@ def start_prometheus(
     port: int | None = None,
     timeout: float = 60,
 ) -> HttpServer:
-    """A Prometheus scraping each `job -> host:port` target every 5 s, with the platform's alert rules loaded."""
+    """A Prometheus scraping each `job -> host:port[/metrics/path]` target every 5 s, with the platform's alert rules.
+
+    The path defaults to /metrics (Prefect's server serves /api/metrics).
+    """
     port = port or free_port()
     state_dir.mkdir(parents=True, exist_ok=True)
-    jobs = "".join(
-        f"  - job_name: {job}\n    static_configs:\n      - targets: ['{address}']\n"
-        for job, address in targets.items()
-    )
+    jobs = ""
+    for job, target in targets.items():
+        address, _, path = target.partition("/")
+        jobs += (
+            f"  - job_name: {job}\n    metrics_path: /{path or 'metrics'}\n"
+            f"    static_configs:\n      - targets: ['{address}']\n"
+        )
     config = state_dir / "prometheus.yml"
     config.write_text(
         f"global:\n  scrape_interval: 5s\n  evaluation_interval: 5s\nrule_files:\n  - {PROMETHEUS_RULES}\n"
