@@ -1,11 +1,15 @@
-"""Train the default model on the full IMDb reviews and measure quality and shipping cost in one run.
+"""Train the default model on the IMDb reviews and measure quality and shipping cost in one run.
 
 Trains with `params.yaml` -> `model:` (plus `--param key=value` overrides) on the fixed held-out split
-(`data.test_size` / `data.seed`), then measures: accuracy, F1, fit time, feature counts, the skops artifact
-size, its load time through `load_pipeline`, single-text and batch predict latency. Reference configurations
-are trained and measured the same way in the same run, so the ratios compare like with like on a noisy machine.
+(`data.test_size` / `data.seed`), then measures: accuracy on the held-out split (a random split of the training
+reviews: same films on both sides) and on the independent test file (official test split: other films), with ECE
+(15 bins) and Brier score there, fit time, feature counts, the skops artifact size, its load time through
+`load_pipeline`, single-text and batch predict latency. Then it fits the same config on *all* the reviews (what the
+fit-time bar is about) and scores that model on the test file too. Reference configurations and `--variant`s are
+trained and measured the same way in the same run: one frontier, compared like with like on a noisy machine.
 
-    .venv/bin/python bench/train_quality.py [--data PATH] [--out PATH] [--param C=16] [--reference none]
+    .venv/bin/python bench/train_quality.py [--data PATH] [--test-data PATH] [--out PATH] [--param C=16]
+        [--reference none] [--variant "tri:ngram_max=3,n_features=4194304"]
 """
 
 from __future__ import annotations
@@ -28,20 +32,25 @@ import pandas as pd
 import sklearn
 from sklearn.pipeline import Pipeline
 
-from sentiment_core.data import load_dataset, split_dataset
+from sentiment_core.data import load_dataset, load_test_set, split_dataset
 from sentiment_core.evaluation import evaluate
 from sentiment_core.model import ModelConfig, build_pipeline, load_pipeline, save_pipeline
 from sentiment_core.params import load_params
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = Path("/work/shared/data/imdb/reviews.csv.gz")
+# ../shared beside the clone, as in CI (see shared/data/imdb/SOURCE.md).
+SHARED_DATA = ROOT.parent / "shared" / "data" / "imdb" / "reviews.csv.gz"
+SHARED_TEST_DATA = ROOT.parent / "shared" / "data" / "imdb" / "test_sample.csv.gz"
 DEFAULT_OUT = ROOT / "bench" / "results" / "train_quality.json"
 
-# The bars from the tuning issue.
-MIN_ACCURACY = 0.91
+# The bars from issue 14: accuracy and calibration on the independent test file (model fit on all the reviews),
+# fit time on all the reviews, shipping cost of the artifact.
+MIN_TEST_ACCURACY = 0.92
+MAX_TEST_ECE = 0.02
 MAX_FIT_SECONDS = 60.0
 MAX_ARTIFACT_MB = 50.0
-MAX_LOAD_SECONDS = 2.0
+MAX_LOAD_SECONDS = 1.0
+MAX_SINGLE_PREDICT_MS = 1.5
 
 # sklearn's default token pattern: what the earlier models used.
 SKLEARN_WORDS = r"(?u)\b\w\w+\b"
@@ -84,9 +93,20 @@ def reference_configs(base: ModelConfig) -> dict[str, ModelConfig]:
 class Measurement:
     name: str
     config: dict[str, Any]
+    # Held-out split (random 20% of the training reviews; same films as training).
     accuracy: float
     f1: float
     roc_auc: float
+    # The same model (fit on the other 80%) on the independent test file (other films).
+    test_accuracy: float | None
+    test_f1: float | None
+    test_ece: float | None
+    test_brier: float | None
+    # The config fit on all the reviews (what ships after tuning), on the test file; fit time on all the reviews.
+    full_test_accuracy: float | None
+    full_test_ece: float | None
+    full_test_brier: float | None
+    full_fit_seconds: float | None
     fit_seconds: float
     n_features: int
     nonzero_coefficients: int
@@ -114,6 +134,8 @@ def measure(
     workdir: Path,
     load_repeats: int,
     predict_calls: int,
+    independent: pd.DataFrame | None = None,
+    full: pd.DataFrame | None = None,
 ) -> Measurement:
     train_texts: list[str] = train["text"].tolist()
     test_texts: list[str] = test["text"].tolist()
@@ -123,6 +145,11 @@ def measure(
     pipeline = build_pipeline(config).fit(train_texts, train["label"].to_numpy())
     fit_seconds = time.perf_counter() - started
     report = evaluate(pipeline, test_texts, test["label"].tolist())
+    test_report = (
+        evaluate(pipeline, independent["text"].tolist(), independent["label"].tolist())
+        if independent is not None
+        else None
+    )
 
     classifier = pipeline.named_steps["classify"]
     coefficients = np.asarray(classifier.coef_)
@@ -165,6 +192,17 @@ def measure(
     del loaded
     gc.collect()
 
+    full_report = None
+    full_fit_seconds: float | None = None
+    if full is not None:
+        started = time.perf_counter()
+        full_pipeline = build_pipeline(config).fit(full["text"].tolist(), full["label"].to_numpy())
+        full_fit_seconds = time.perf_counter() - started
+        if independent is not None:
+            full_report = evaluate(full_pipeline, independent["text"].tolist(), independent["label"].tolist())
+        del full_pipeline
+        gc.collect()
+
     load_median = statistics.median(load_times)
     artifact_mb = artifact_bytes / 1e6
     result = Measurement(
@@ -173,6 +211,14 @@ def measure(
         accuracy=round(report.accuracy, 4),
         f1=round(report.f1, 4),
         roc_auc=round(report.roc_auc, 4),
+        test_accuracy=round(test_report.accuracy, 4) if test_report else None,
+        test_f1=round(test_report.f1, 4) if test_report else None,
+        test_ece=round(test_report.ece, 4) if test_report else None,
+        test_brier=round(test_report.brier, 4) if test_report else None,
+        full_test_accuracy=round(full_report.accuracy, 4) if full_report else None,
+        full_test_ece=round(full_report.ece, 4) if full_report else None,
+        full_test_brier=round(full_report.brier, 4) if full_report else None,
+        full_fit_seconds=round(full_fit_seconds, 2) if full_fit_seconds is not None else None,
         fit_seconds=round(fit_seconds, 2),
         n_features=int(coefficients.shape[1]),
         nonzero_coefficients=int(np.count_nonzero(coefficients)),
@@ -186,19 +232,29 @@ def measure(
         batch_predict_ms_per_text=_ms(batch_per_text),
         dataframe_input_ok=dataframe_ok,
         bars={
-            f"accuracy>={MIN_ACCURACY}": report.accuracy >= MIN_ACCURACY,
-            f"fit<{MAX_FIT_SECONDS:g}s": fit_seconds < MAX_FIT_SECONDS,
+            f"test_accuracy>={MIN_TEST_ACCURACY}": full_report is not None
+            and full_report.accuracy >= MIN_TEST_ACCURACY,
+            f"test_ece<={MAX_TEST_ECE}": full_report is not None and full_report.ece <= MAX_TEST_ECE,
+            f"full_fit<={MAX_FIT_SECONDS:g}s": full_fit_seconds is not None and full_fit_seconds <= MAX_FIT_SECONDS,
             f"artifact<={MAX_ARTIFACT_MB:g}MB": artifact_mb <= MAX_ARTIFACT_MB,
             f"load<={MAX_LOAD_SECONDS:g}s": load_median <= MAX_LOAD_SECONDS,
+            f"single_predict<={MAX_SINGLE_PREDICT_MS:g}ms": statistics.median(single) * 1000 <= MAX_SINGLE_PREDICT_MS,
         },
     )
     print(format_row(result), flush=True)
     return result
 
 
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
 def format_row(result: Measurement) -> str:
     return (
-        f"{result.name:18s} acc={result.accuracy:.4f} f1={result.f1:.4f} fit={result.fit_seconds:6.2f}s "
+        f"{result.name:18s} held-out acc={result.accuracy:.4f} f1={result.f1:.4f} | test-file "
+        f"acc={_fmt(result.test_accuracy)} ece={_fmt(result.test_ece)} brier={_fmt(result.test_brier)} | "
+        f"fit-on-all: test acc={_fmt(result.full_test_accuracy)} ece={_fmt(result.full_test_ece)} "
+        f"fit={result.full_fit_seconds}s | fit(80%)={result.fit_seconds:6.2f}s "
         f"size={result.artifact_mb:7.2f}MB load={result.load_seconds_median:7.3f}s "
         f"single={result.single_predict_ms_median:.3f}ms (p99 {result.single_predict_ms_p99:.3f}) "
         f"batch={result.batch_predict_ms_per_text:.3f}ms/text "
@@ -218,6 +274,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=Path(os.environ.get("DATA_SOURCE", str(SHARED_DATA))),
         help="text,label dataset (default: $DATA_SOURCE or the shared IMDb reviews)",
     )
+    parser.add_argument(
+        "--test-data",
+        type=Path,
+        default=Path(os.environ.get("DATA_TEST_SOURCE", str(SHARED_TEST_DATA))),
+        help="independent test file, other films (default: $DATA_TEST_SOURCE or the shared test sample)",
+    )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME:KEY=VALUE,...",
+        help="another config to measure: params.yaml's model with these overrides (repeatable)",
+    )
+    parser.add_argument("--no-full-fit", action="store_true", help="skip the fit on all the reviews")
     parser.add_argument("--params", type=Path, default=ROOT / "params.yaml", help="params file (model: section)")
     parser.add_argument(
         "--param", action="append", default=[], metavar="KEY=VALUE", help="override, e.g. C=16 or model.C=16"
@@ -235,6 +305,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def parse_variants(items: list[str], params_file: Path, base: dict[str, str]) -> dict[str, ModelConfig]:
+    """`NAME:k=v,k=v` -> the params.yaml model with `base` and these overrides."""
+    variants: dict[str, ModelConfig] = {}
+    for item in items:
+        name, sep, spec = item.partition(":")
+        if not sep or not name:
+            raise SystemExit(f"--variant expects NAME:KEY=VALUE,..., got {item!r}")
+        overrides = dict(base)
+        for pair in filter(None, spec.split(",")):
+            key, eq, value = pair.partition("=")
+            if not eq:
+                raise SystemExit(f"--variant {name}: expected KEY=VALUE, got {pair!r}")
+            overrides[key.strip()] = value.strip()
+        variants[name] = load_params(params_file, overrides).model
+    return variants
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     overrides: dict[str, str] = {}
@@ -250,6 +337,17 @@ def main(argv: list[str] | None = None) -> int:
 
     frame = load_dataset(args.data)
     split = split_dataset(frame, test_size=params.data.test_size, seed=params.data.seed)
+    # Overlapping texts dropped (and counted) exactly as training does.
+    independent = load_test_set(args.test_data, frame) if args.test_data.is_file() else None
+    print(
+        f"test file {args.test_data}: "
+        + (
+            f"{len(independent.frame)} rows, {independent.overlap_rows} dropped as seen in training"
+            if independent
+            else "absent"
+        ),
+        flush=True,
+    )
     print(
         f"data {args.data}: {len(frame)} rows, train {len(split.train)}, test {len(split.test)} "
         f"(test_size={params.data.test_size}, seed={params.data.seed})",
@@ -261,9 +359,20 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tmp)
         measured = {args.name: params.model}
         measured.update({name: reference_configs(params.model)[name] for name in references})
+        measured.update(parse_variants(args.variant, args.params, overrides))
         for name, config in measured.items():
             results.append(
-                measure(name, config, split.train, split.test, workdir, args.load_repeats, args.predict_calls)
+                measure(
+                    name,
+                    config,
+                    split.train,
+                    split.test,
+                    workdir,
+                    args.load_repeats,
+                    args.predict_calls,
+                    independent=independent.frame if independent else None,
+                    full=None if args.no_full_fit else frame,
+                )
             )
             gc.collect()
 
@@ -271,6 +380,11 @@ def main(argv: list[str] | None = None) -> int:
     comparisons = {
         other.name: {
             "accuracy_delta": round(model.accuracy - other.accuracy, 4),
+            "test_accuracy_delta": (
+                round(model.full_test_accuracy - other.full_test_accuracy, 4)
+                if model.full_test_accuracy is not None and other.full_test_accuracy is not None
+                else None
+            ),
             "f1_delta": round(model.f1 - other.f1, 4),
             "artifact_size_ratio": _ratio(model.artifact_bytes, other.artifact_bytes),
             "load_time_ratio": _ratio(model.load_seconds_median, other.load_seconds_median),
@@ -287,15 +401,36 @@ def main(argv: list[str] | None = None) -> int:
             "test_rows": len(split.test),
             "test_size": params.data.test_size,
             "seed": params.data.seed,
+            # The independent test file (other films): metrics named test_* / full_test_* in each measurement.
+            "independent_test_path": str(args.test_data),
+            "independent_test_rows": len(independent.frame) if independent else 0,
+            "independent_test_overlap_dropped": independent.overlap_rows if independent else 0,
         },
         "bars": {
-            "min_accuracy": MIN_ACCURACY,
+            "min_test_accuracy": MIN_TEST_ACCURACY,
+            "max_test_ece": MAX_TEST_ECE,
             "max_fit_seconds": MAX_FIT_SECONDS,
             "max_artifact_mb": MAX_ARTIFACT_MB,
             "max_load_seconds": MAX_LOAD_SECONDS,
+            "max_single_predict_ms": MAX_SINGLE_PREDICT_MS,
         },
         "model": asdict(model),
         "references": [asdict(other) for other in others],
+        # Every measured config in one list: accuracy (held-out, test file) vs size vs load vs fit vs latency.
+        "frontier": [
+            {
+                "name": r.name,
+                "held_out_accuracy": r.accuracy,
+                "test_accuracy": r.test_accuracy,
+                "fit_on_all_test_accuracy": r.full_test_accuracy,
+                "fit_on_all_test_ece": r.full_test_ece,
+                "artifact_mb": r.artifact_mb,
+                "load_seconds": r.load_seconds_median,
+                "fit_on_all_seconds": r.full_fit_seconds,
+                "single_predict_ms": r.single_predict_ms_median,
+            }
+            for r in results
+        ],
         "model_vs_reference": comparisons,
         "all_bars_met": all(model.bars.values()),
         "environment": {

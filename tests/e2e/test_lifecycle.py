@@ -98,11 +98,15 @@ def platform(
     prefect_server: HttpServer,
     minio_server: Minio,
     imdb_path: Path,
+    imdb_test_path: Path,
     model_name: str,
 ) -> Iterator[tuple[Platform, DvcProject]]:
     source = tmp_path / "source.csv.gz"
     sample_stratified(load_dataset(imdb_path), 4_000, seed=21).to_csv(source, index=False)
-    project = DvcProject(tmp_path / "project", minio_server, {"DATA_SOURCE": str(source)})
+    # Offline, the prepare stage takes the independent test file (other films) from a local file too.
+    project = DvcProject(
+        tmp_path / "project", minio_server, {"DATA_SOURCE": str(source), "DATA_TEST_SOURCE": str(imdb_test_path)}
+    )
     env = {
         **project.env,
         **prefect_env(tmp_path / "prefect-client", f"{prefect_server.url}/api"),

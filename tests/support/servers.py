@@ -42,6 +42,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data" / "imdb" / "reviews.csv.gz"
+# 5,000 reviews of the official test split (other films than SHARED_DATA's), none of them in SHARED_DATA.
+SHARED_TEST_DATA = REPO_ROOT.parent / "shared" / "data" / "imdb" / "test_sample.csv.gz"
 
 
 @pytest.fixture(scope="session")
@@ -50,6 +52,14 @@ def imdb_path() -> Path:
     if not SHARED_DATA.is_file():
         pytest.fail(f"real data not found at {SHARED_DATA}; CI puts ../shared beside the clone")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def imdb_test_path() -> Path:
+    """The independent test sample shipped beside the repo (official test split; see shared/data/imdb/SOURCE.md)."""
+    if not SHARED_TEST_DATA.is_file():
+        pytest.fail(f"real test data not found at {SHARED_TEST_DATA}; CI puts ../shared beside the clone")
+    return SHARED_TEST_DATA
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ from sentiment_core.data import (
     deduplicate,
     fingerprint,
     load_dataset,
+    load_test_set,
     sample_stratified,
     split_dataset,
     summarize,
@@ -148,3 +149,31 @@ def test_real_dataset_is_valid(imdb_path: Path) -> None:
     assert len(frame) == 24_904
     assert frame["label"].sum() == 12_472
     assert len(deduplicate(frame)) == len(frame)
+
+
+TRAINING = pd.DataFrame({"text": ["great film", "awful film", "loved it", "hated it"], "label": [1, 0, 1, 0]})
+
+
+def test_test_set_drops_and_counts_rows_seen_in_training(tmp_path: Path) -> None:
+    path = write(tmp_path / "test.csv", "text,label\nnew praise,1\nnew scorn,0\ngreat film,1\nmore praise,1\n")
+    test = load_test_set(path, TRAINING)
+    assert test.overlap_rows == 1
+    assert test.frame["text"].tolist() == ["new praise", "new scorn", "more praise"]
+    assert test.summary.rows == 3
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ("review,sentiment\nnew praise,1\n", "missing column(s) text, label; found review, sentiment"),
+        ("text,label\nnew praise,1\nmore praise,1\n", "both classes are needed to measure a classifier"),
+        ("text,label\ngreat film,1\nawful film,0\n", "all 2 test rows also occur in the training data"),
+        ("text,label\ngreat film,1\nawful film,0\nnew praise,1\n", "after dropping 2 row(s)"),
+    ],
+)
+def test_bad_test_files_name_the_file_and_the_problem(tmp_path: Path, content: str, problem: str) -> None:
+    path = write(tmp_path / "test.csv", content)
+    with pytest.raises(DatasetError) as raised:
+        load_test_set(path, TRAINING)
+    assert str(raised.value).startswith(str(path))
+    assert problem in str(raised.value)

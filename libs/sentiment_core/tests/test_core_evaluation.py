@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sentiment_core.evaluation import report_from_scores
+from sentiment_core.evaluation import brier_score, expected_calibration_error, report_from_scores
 
 
 def test_report_from_scores() -> None:
@@ -19,5 +19,19 @@ def test_report_from_scores() -> None:
     assert report.f1 == pytest.approx(2 / 3)
     assert report.roc_auc == pytest.approx(7 / 9)
     assert report.support == 6
-    assert set(report.metrics()) == {"accuracy", "f1", "precision", "recall", "roc_auc"}
+    assert set(report.metrics()) == {"accuracy", "f1", "precision", "recall", "roc_auc", "ece", "brier"}
+    assert report.brier == pytest.approx(np.mean((scores - y_true) ** 2))
     assert "positive" in report.classification_report
+
+
+def test_expected_calibration_error_by_hand() -> None:
+    y_true = np.array([1, 0, 1, 0])
+    # Confidences 0.9 (right), 0.9 (right: p=0.1 for a negative), 0.7 (right), 0.7 (wrong: p=0.3 -> predicts 0 ... )
+    scores = np.array([0.9, 0.1, 0.7, 0.7])
+    # Bins (15 over [0, 1]): 0.9 -> one bin with accuracy 1, confidence 0.9; 0.7 -> accuracy 1/2, confidence 0.7.
+    expected = 0.5 * abs(1.0 - 0.9) + 0.5 * abs(0.5 - 0.7)
+    assert expected_calibration_error(y_true, scores) == pytest.approx(expected)
+    # Perfectly confident and right: no calibration error, no Brier loss.
+    assert expected_calibration_error(np.array([1, 0]), np.array([1.0, 0.0])) == pytest.approx(0.0)
+    assert brier_score(np.array([1, 0]), np.array([1.0, 0.0])) == pytest.approx(0.0)
+    assert brier_score(np.array([1, 0]), np.array([0.5, 0.5])) == pytest.approx(0.25)

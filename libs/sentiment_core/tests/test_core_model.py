@@ -31,6 +31,11 @@ def test_predicts_from_strings_and_from_a_text_dataframe(tiny_model: Pipeline) -
     assert tiny_model.predict(texts).tolist() == [1, 0]
 
 
+def test_hashing_min_df_reaches_the_weighting_step() -> None:
+    assert build_pipeline(ModelConfig(min_df=3)).named_steps["nb"].min_df == 3
+    assert build_pipeline(ModelConfig(vectorizer="tfidf", min_df=3)).named_steps["nb"].min_df == 1
+
+
 def test_skops_round_trip_keeps_predictions(tiny_model: Pipeline, tmp_path: Path) -> None:
     path = tmp_path / "model.skops"
     save_pipeline(tiny_model, path)
@@ -87,3 +92,7 @@ def test_log_count_ratio_weights_follow_the_classes() -> None:
     np.testing.assert_allclose(np.linalg.norm(rows, axis=1), 1.0, rtol=1e-5)
     with pytest.raises(ValueError, match="exactly two classes"):
         LogCountRatio().fit(counts, [1, 1, 1, 1])
+    # min_df: features in fewer documents get no weight (feature 1 is in two documents, feature 0 in two, 2 in four).
+    pruned = LogCountRatio(alpha=1.0, use_idf=False, min_df=3).fit(counts, [1, 1, 0, 0])
+    assert pruned.weight_[0] == pruned.weight_[1] == 0.0
+    assert pruned.weight_[2] == pytest.approx(step.weight_[2])

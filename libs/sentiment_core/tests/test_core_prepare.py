@@ -118,3 +118,70 @@ def test_gzip_output_is_reproducible(tmp_path: Path) -> None:
     prepare.write_dataset_atomically(frame, second)
     assert first.read_bytes() == second.read_bytes()
     assert gzip.decompress(first.read_bytes()).decode().startswith("text,label")
+
+
+def test_local_test_source_is_written_beside_the_dataset_without_training_texts(tmp_path: Path) -> None:
+    source = tmp_path / "src.csv"
+    pd.DataFrame([(f"review {i}", i % 2) for i in range(100)], columns=["text", "label"]).to_csv(source, index=False)
+    test_source = tmp_path / "test-src.csv"
+    rows = [(f"other film {i}", i % 2) for i in range(60)] + [("review 3", 1), ("review 4", 0), ("other film 0", 0)]
+    pd.DataFrame(rows, columns=["text", "label"]).to_csv(test_source, index=False)
+    output = tmp_path / "data" / "reviews.csv.gz"
+    result = prepare.prepare_dataset(
+        output, source=source, test_output=output.parent / "test.csv.gz", test_source=test_source, test_sample_size=40
+    )
+    assert result.test is not None
+    assert result.test.path == tmp_path / "data" / "test.csv.gz"
+    assert (result.test.overlap_rows, result.test.dropped_duplicates) == (2, 1)
+    written = load_dataset(result.test.path)
+    assert len(written) == 40
+    assert written["label"].sum() == 20
+    assert not set(written["text"]) & set(load_dataset(output)["text"])
+
+
+def test_a_local_dataset_without_a_test_source_writes_no_test_file(tmp_path: Path) -> None:
+    source = tmp_path / "src.csv"
+    pd.DataFrame([(f"review {i}", i % 2) for i in range(10)], columns=["text", "label"]).to_csv(source, index=False)
+    result = prepare.prepare_dataset(tmp_path / "reviews.csv.gz", source=source, test_output=tmp_path / "test.csv.gz")
+    assert result.test is None
+    assert not (tmp_path / "test.csv.gz").exists()
+
+
+def test_a_bad_test_source_leaves_no_output(tmp_path: Path) -> None:
+    source = tmp_path / "src.csv"
+    pd.DataFrame([(f"review {i}", i % 2) for i in range(10)], columns=["text", "label"]).to_csv(source, index=False)
+    test_source = tmp_path / "test-src.csv"
+    test_source.write_text("text,label\nreview 1,1\nreview 2,0\n")
+    with pytest.raises(DatasetError, match="all 2 test rows also occur in the training data"):
+        prepare.prepare_dataset(
+            tmp_path / "data" / "reviews.csv.gz",
+            source=source,
+            test_output=tmp_path / "data" / "test.csv.gz",
+            test_source=test_source,
+        )
+    assert not (tmp_path / "data").exists()
+
+
+def test_the_archive_gives_its_official_test_split_as_the_test_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = make_archive(
+        tmp_path / "a.tar.gz",
+        {
+            "aclImdb/train/pos/0_9.txt": "train praise",
+            "aclImdb/train/neg/1_2.txt": "train scorn",
+            "aclImdb/test/pos/2_8.txt": "test praise",
+            "aclImdb/test/neg/3_1.txt": "test scorn",
+            "aclImdb/test/neg/5_1.txt": "more test scorn",
+            "aclImdb/test/pos/4_7.txt": "train praise",
+        },
+    )
+    # The download itself is tested above; here the archive is already "downloaded".
+    monkeypatch.setattr(prepare, "download_imdb_archive", lambda cache_dir, progress=None: archive)
+    output = tmp_path / "data" / "reviews.csv.gz"
+    result = prepare.prepare_dataset(output, test_output=output.parent / "test.csv.gz")
+    assert result.test is not None
+    assert result.test.source.endswith("(test split)")
+    assert result.test.overlap_rows == 1
+    assert sorted(load_dataset(result.test.path)["text"]) == ["more test scorn", "test praise", "test scorn"]
+    assert sorted(load_dataset(output)["text"]) == ["train praise", "train scorn"]

@@ -5,6 +5,7 @@ The servers themselves come from the root conftest (tests/support/servers.py).
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,9 +16,10 @@ import pandas as pd
 import prefect.main  # noqa: F401
 import pytest
 
+from sentiment_core.data import load_dataset, sample_stratified
 from sentiment_core.prepare import prepare_dataset
 from sentiment_local.servers import HttpServer
-from services.trainer.tests.trainer_helpers import SAMPLE_ROWS
+from services.trainer.tests.trainer_helpers import SAMPLE_ROWS, TEST_FILE_OVERLAP
 
 
 @pytest.fixture(scope="session")
@@ -26,6 +28,23 @@ def trainer_data(tmp_path_factory: pytest.TempPathFactory, imdb_path: Path) -> P
     output = tmp_path_factory.mktemp("trainer-data") / "reviews-3000.csv.gz"
     prepare_dataset(output, source=imdb_path, sample_size=SAMPLE_ROWS, seed=42)
     return output
+
+
+@pytest.fixture(scope="session")
+def trainer_data_with_test(tmp_path_factory: pytest.TempPathFactory, trainer_data: Path, imdb_test_path: Path) -> Path:
+    """The trainer sample with an independent test file beside it (as `prepare` lays them out): 1,000 reviews of the
+    shared official-test sample plus TEST_FILE_OVERLAP reviews copied from the training data."""
+    directory = tmp_path_factory.mktemp("trainer-data-with-test")
+    data = directory / "reviews.csv.gz"
+    shutil.copyfile(trainer_data, data)
+    test = pd.concat(
+        [
+            sample_stratified(load_dataset(imdb_test_path), 1000, seed=3),
+            load_dataset(trainer_data).head(TEST_FILE_OVERLAP),
+        ]
+    )
+    test.to_csv(directory / "test.csv.gz", index=False)
+    return data
 
 
 @pytest.fixture

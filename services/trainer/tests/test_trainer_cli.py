@@ -34,8 +34,10 @@ def _assert_one_line_error(code: int, stdout: str, stderr: str, expected: str) -
 
 @pytest.mark.slow
 def test_train_then_inspect_move_and_roll_back(
-    trainer_data: Path, tracking_uri: str, prefect_api: str, model_name: str
+    trainer_data_with_test: Path, tracking_uri: str, prefect_api: str, model_name: str
 ) -> None:
+    # The dataset has its independent test file beside it (test.csv.gz), as `prepare` lays them out.
+    trainer_data = trainer_data_with_test
     common = ["--data", str(trainer_data), "--model-name", model_name, "--experiment", model_name]
     metrics_file = trainer_data.parent / "reports" / f"{model_name}.json"
     code, out, err = _invoke(
@@ -54,6 +56,10 @@ def test_train_then_inspect_move_and_roll_back(
     assert written["version"] == "1"
     assert written["alias"] == "champion"
     assert 0.5 < written["f1"] <= 1.0
+    assert 0.5 < written["test.f1"] <= 1.0
+    assert written["test.f1"] != written["f1"]
+    assert "held-out split metrics" in out
+    assert "independent test file metrics" in out
     assert "model version" in out
     assert f"{model_name} v1" in out
     assert "promoted to champion" in out
@@ -72,6 +78,10 @@ def test_train_then_inspect_move_and_roll_back(
     assert f"{model_name} @champion" in out
     for field in ("run id", "lineage.dataset_fingerprint", "lineage.git_commit", "model.sha256", "promotion.decision"):
         assert field in out, field
+    # Both exams, named apart; v1 (the champion) was scored on the test file.
+    for field in ("held-out accuracy", "held-out ece", "test-file accuracy", "test-file brier", "promotion.exam"):
+        assert field in out, field
+    assert "no test file" not in out
 
     code, out, err = _invoke("set-alias", "--version", "2", "--alias", "champion", "--model-name", model_name)
     assert code == 0, err
@@ -79,6 +89,8 @@ def test_train_then_inspect_move_and_roll_back(
 
     code, out, err = _invoke("list-versions", "--model-name", model_name)
     assert code == 0, err
+    assert "test acc" in out
+    assert "held acc" in out
     rows = {line.split()[0]: line for line in out.splitlines() if line.strip()[:1].isdigit()}
     assert "champion" in rows["2"]
     assert "champion" not in rows["1"]

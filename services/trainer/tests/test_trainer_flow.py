@@ -15,12 +15,12 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from sentiment_core import registry
-from sentiment_core.data import LABEL, TEXT, DatasetError, fingerprint, load_dataset, split_dataset
+from sentiment_core.data import LABEL, TEXT, DatasetError, fingerprint, load_dataset, load_test_set, split_dataset
 from sentiment_core.evaluation import evaluate
 from sentiment_local.servers import MLFLOW_BUCKET, Minio
 from sentiment_trainer import promotion
 from sentiment_trainer.flow import TrainingOutcome, training_flow
-from services.trainer.tests.trainer_helpers import BETTER_MODEL, SMALL_MODEL, WORSE_MODEL
+from services.trainer.tests.trainer_helpers import BETTER_MODEL, SMALL_MODEL, TEST_FILE_OVERLAP, WORSE_MODEL
 
 pytestmark = pytest.mark.slow
 
@@ -117,6 +117,7 @@ def test_promotion_is_decided_on_the_same_split(
     # Fairness: the recorded champion F1 is the champion re-scored on *this* run's held-out split,
     # not the F1 it logged on its own split.
     tags = client.get_model_version(model_name, worse.version).tags
+    assert tags["promotion.exam"] == "held-out split"  # no test file beside this dataset
     test = split_dataset(load_dataset(trainer_data), test_size=0.2, seed=7).test
     champion = registry.load_version(client, model_name, first.version)
     fresh = evaluate(champion, test[TEXT].tolist(), test[LABEL].tolist())
@@ -140,6 +141,46 @@ def test_promotion_is_decided_on_the_same_split(
     previous, restored = registry.rollback_champion(client, model_name)
     assert (previous, restored) == (better.version, first.version)
     assert _aliases(client, model_name)["champion"] == first.version
+
+
+def test_the_independent_test_file_is_measured_and_is_the_promotion_exam(
+    trainer_data_with_test: Path, tracking_uri: str, prefect_api: str, model_name: str
+) -> None:
+    client = MlflowClient(tracking_uri)
+    test_file = trainer_data_with_test.parent / "test.csv.gz"
+    first = _train(trainer_data_with_test, model_name, SMALL_MODEL)
+
+    # Both sets of metrics on the run, the test file's under `test.`, the overlap with training counted, not kept.
+    run = client.get_run(first.run_id)
+    assert set(METRICS) <= set(run.data.metrics)
+    assert {f"test.{name}" for name in (*METRICS, "ece", "brier")} <= set(run.data.metrics)
+    assert run.data.metrics["test.overlap_rows"] == TEST_FILE_OVERLAP
+    assert run.data.metrics["test.rows"] == 1000
+    assert run.data.tags["test.path"] == str(test_file)
+    assert run.data.params["data.test_path"] == str(test_file)
+    test = load_test_set(test_file, load_dataset(trainer_data_with_test)).frame
+    fresh = evaluate(
+        registry.load_version(client, model_name, first.version), test[TEXT].tolist(), test[LABEL].tolist()
+    )
+    assert run.data.metrics["test.accuracy"] == pytest.approx(fresh.accuracy, abs=1e-9)
+    assert first.test_metrics["test.f1"] == pytest.approx(fresh.f1, abs=1e-9)
+    # The held-out metrics keep their names and differ from the test file's (another exam).
+    assert run.data.metrics["accuracy"] == pytest.approx(first.metrics["accuracy"])
+    assert run.data.metrics["accuracy"] != pytest.approx(run.data.metrics["test.accuracy"], abs=1e-9)
+
+    version = client.get_model_version(model_name, first.version)
+    assert float(version.tags["metric.test.accuracy"]) == pytest.approx(fresh.accuracy, abs=1e-6)
+    assert float(version.tags["metric.accuracy"]) == pytest.approx(first.metrics["accuracy"], abs=1e-6)
+    assert version.tags["promotion.exam"] == "test file"
+
+    # The champion is re-scored on the same test file, and the decision uses the test file's F1s.
+    worse = _train(trainer_data_with_test, model_name, {**WORSE_MODEL, "data.seed": 7})
+    assert not worse.promoted
+    tags = client.get_model_version(model_name, worse.version).tags
+    assert tags["promotion.exam"] == "test file"
+    assert float(tags["promotion.champion_f1"]) == pytest.approx(fresh.f1, abs=1e-6)
+    assert float(tags["promotion.candidate_f1"]) == pytest.approx(worse.test_metrics["test.f1"], abs=1e-6)
+    assert client.get_run(worse.run_id).data.tags["promotion.exam"] == "test file"
 
 
 def test_a_failed_run_registers_nothing_and_moves_no_alias(

@@ -24,7 +24,7 @@ from sentiment_trainer.params import find_params_file, parse_overrides, resolve_
 from sentiment_trainer.plots import confusion_matrix_png
 from sentiment_trainer.scoring import HeldOut, stateless_prefix
 from sentiment_trainer.settings import TrainerSettings
-from services.trainer.tests.trainer_helpers import SMALL_MODEL
+from services.trainer.tests.trainer_helpers import SMALL_MODEL, TEST_FILE_OVERLAP
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
@@ -94,6 +94,47 @@ def test_data_path_from_the_environment_beats_params_yaml(tmp_path: Path, monkey
     assert run.data_path == Path("/data/reviews.csv.gz")
     explicit = resolve_run_config(settings=TrainerSettings(), params_file=params, data_path="x.csv", cwd=tmp_path)
     assert explicit.data_path == tmp_path / "x.csv"
+
+
+def test_the_test_file_sits_beside_the_dataset_unless_told_otherwise(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Wherever the dataset goes (DATA_PATH on a volume or PVC), the test file of params' name goes with it."""
+    params = tmp_path / "params.yaml"
+    params.write_text("data:\n  path: d/reviews.csv.gz\n  test_path: d/held.csv.gz\n")
+    assert (
+        resolve_run_config(settings=TrainerSettings(), params_file=params).test_path == tmp_path / "d" / "held.csv.gz"
+    )
+    monkeypatch.setenv("DATA_PATH", "/data/reviews.csv.gz")
+    assert resolve_run_config(settings=TrainerSettings(), params_file=params).test_path == Path("/data/held.csv.gz")
+    monkeypatch.setenv("DATA_TEST_PATH", "/elsewhere/t.csv")
+    assert resolve_run_config(settings=TrainerSettings(), params_file=params).test_path == Path("/elsewhere/t.csv")
+    explicit = resolve_run_config(settings=TrainerSettings(), params_file=params, test_path="x.csv", cwd=tmp_path)
+    assert explicit.test_path == tmp_path / "x.csv"
+
+
+def test_the_test_file_is_scored_with_its_overlap_dropped(trainer_data_with_test: Path) -> None:
+    loaded = steps.load_data(trainer_data_with_test, trainer_data_with_test.parent / "test.csv.gz")
+    assert loaded.test is not None
+    assert loaded.test.overlap_rows == TEST_FILE_OVERLAP
+    split = steps.split_data(loaded.frame, DataParams())
+    trained = steps.train_model(ModelConfig.from_mapping(SMALL_MODEL), split, loaded.test)
+    report = steps.evaluate_test(trained)
+    assert report is not None
+    fresh = evaluate(trained.pipeline, loaded.test.frame[TEXT].tolist(), loaded.test.frame[LABEL].tolist())
+    assert report.accuracy == fresh.accuracy
+    assert report.ece == pytest.approx(fresh.ece)
+    metrics = steps.test_metrics(report, loaded.test)
+    assert metrics["test.accuracy"] == report.accuracy
+    assert metrics["test.overlap_rows"] == TEST_FILE_OVERLAP
+    assert metrics["test.rows"] == 1000
+    # Promotion prefers the test file; without one it falls back to the held-out split.
+    held_out = steps.evaluate_model(trained)
+    exam = promotion.choose_exam(held_out, trained.held_out, report, trained.test)
+    assert (exam.name, exam.candidate, exam.data) == ("test file", report, trained.test)
+    assert promotion.choose_exam(held_out, trained.held_out, None, None).name == "held-out split"
+    # No file, no test metrics.
+    assert steps.load_data(trainer_data_with_test, trainer_data_with_test.parent / "absent.csv").test is None
 
 
 def test_empty_path_variables_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -57,7 +57,7 @@ class DatasetSummary:
         }
 
 
-def load_dataset(path: str | Path) -> pd.DataFrame:
+def load_dataset(path: str | Path, purpose: str = "to train a classifier") -> pd.DataFrame:
     """Read a `text,label` dataset (CSV, CSV.gz or Parquet) and validate it. Rows are numbered from 1."""
     path = Path(path)
     name = path.name.lower()
@@ -72,7 +72,7 @@ def load_dataset(path: str | Path) -> pd.DataFrame:
             raise DatasetError(path, f"not a readable Parquet file ({error})") from None
     else:
         frame = _read_csv(path)
-    return validate_dataset(frame, source=path)
+    return validate_dataset(frame, source=path, purpose=purpose)
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -96,8 +96,13 @@ def _read_csv(path: Path) -> pd.DataFrame:
         raise DatasetError(path, f"malformed CSV ({error})") from None
 
 
-def validate_dataset(frame: pd.DataFrame, source: str | Path = "<dataframe>") -> pd.DataFrame:
-    """Check columns, texts and labels; return a clean frame with `text: str` and `label: int` (0 or 1)."""
+def validate_dataset(
+    frame: pd.DataFrame, source: str | Path = "<dataframe>", purpose: str = "to train a classifier"
+) -> pd.DataFrame:
+    """Check columns, texts and labels; return a clean frame with `text: str` and `label: int` (0 or 1).
+
+    `purpose` ends the one-class error ("both classes are needed {purpose}").
+    """
     missing = [column for column in (TEXT, LABEL) if column not in frame.columns]
     if missing:
         raise DatasetError(
@@ -130,8 +135,53 @@ def validate_dataset(frame: pd.DataFrame, source: str | Path = "<dataframe>") ->
     classes = set(clean[LABEL].unique().tolist())
     if classes != {0, 1}:
         only = "positive (1)" if classes == {1} else "negative (0)"
-        raise DatasetError(source, f"only {only} labels; both classes are needed to train a classifier")
+        raise DatasetError(source, f"only {only} labels; both classes are needed {purpose}")
     return clean
+
+
+@dataclass(frozen=True)
+class TestSet:
+    """An independent test file (reviews of other films), checked against the data the model learns from."""
+
+    path: Path
+    frame: pd.DataFrame
+    # Rows of the file whose text is also in the training data: dropped, and reported as `test.overlap_rows`.
+    overlap_rows: int
+
+    @property
+    def summary(self) -> DatasetSummary:
+        return summarize(self.frame)
+
+
+def load_test_set(path: str | Path, training: pd.DataFrame) -> TestSet:
+    """Load a test file and drop the rows whose text also occurs in `training`.
+
+    Dropped, not refused: the official IMDb test split repeats a few train texts verbatim, and a copy of a training
+    review would only flatter the model; counting and reporting them keeps that visible. A file left with nothing,
+    or with one class only, after the drop is refused: it cannot measure accuracy.
+    """
+    path = Path(path)
+    frame = load_dataset(path, purpose="to measure a classifier on a test file")
+    kept, overlap = drop_overlap(frame, training, source=path)
+    return TestSet(path=path, frame=kept, overlap_rows=overlap)
+
+
+def drop_overlap(test: pd.DataFrame, training: pd.DataFrame, source: str | Path) -> tuple[pd.DataFrame, int]:
+    """The test rows whose text is not in `training`, and how many were dropped. Refuses what cannot measure."""
+    seen = test[TEXT].isin(set(training[TEXT].tolist())).to_numpy(dtype=bool)
+    overlap = int(seen.sum())
+    if overlap == len(test):
+        raise DatasetError(
+            source, f"all {overlap} test rows also occur in the training data; the test file must hold other reviews"
+        )
+    kept = test[~seen].reset_index(drop=True)
+    if kept[LABEL].nunique() < 2:
+        raise DatasetError(
+            source,
+            f"after dropping {overlap} row(s) that also occur in the training data, one class only is left;"
+            " a test file needs both classes",
+        )
+    return kept, overlap
 
 
 def deduplicate(frame: pd.DataFrame) -> pd.DataFrame:

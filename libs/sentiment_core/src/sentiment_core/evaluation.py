@@ -28,6 +28,9 @@ class EvaluationReport:
     precision: float
     recall: float
     roc_auc: float
+    # Calibration: expected calibration error (15 equal-width confidence bins) and Brier score, lower is better.
+    ece: float
+    brier: float
     # [[true negatives, false positives], [false negatives, true positives]]
     confusion_matrix: tuple[tuple[int, int], tuple[int, int]]
     support: int
@@ -41,6 +44,8 @@ class EvaluationReport:
             "precision": self.precision,
             "recall": self.recall,
             "roc_auc": self.roc_auc,
+            "ece": self.ece,
+            "brier": self.brier,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -52,10 +57,30 @@ class EvaluationReport:
 
 
 def evaluate(pipeline: Pipeline, texts: Sequence[str], labels: Sequence[int]) -> EvaluationReport:
-    """Accuracy, F1, precision, recall (positive class = 1), ROC AUC and the confusion matrix."""
+    """Accuracy, F1, precision, recall (positive class = 1), ROC AUC, ECE, Brier score and the confusion matrix."""
     y_true = np.asarray(labels, dtype=int)
     probabilities = pipeline.predict_proba(list(texts))[:, 1]
     return report_from_scores(y_true, probabilities)
+
+
+ECE_BINS = 15
+
+
+def expected_calibration_error(y_true: np.ndarray, positive_probability: np.ndarray, bins: int = ECE_BINS) -> float:
+    """Top-label ECE (Guo et al. 2017): confidence of the predicted class vs its accuracy, over equal-width bins."""
+    confidence = np.maximum(positive_probability, 1.0 - positive_probability)
+    correct = ((positive_probability >= 0.5).astype(int) == y_true).astype(float)
+    # Confidence of the predicted class lies in [0.5, 1]; bins over [0, 1] as usual, the lower half stays empty.
+    index = np.clip(np.ceil(confidence * bins).astype(int) - 1, 0, bins - 1)
+    total = 0.0
+    for b in np.unique(index):
+        members = index == b
+        total += members.mean() * abs(correct[members].mean() - confidence[members].mean())
+    return float(total)
+
+
+def brier_score(y_true: np.ndarray, positive_probability: np.ndarray) -> float:
+    return float(np.mean((positive_probability - y_true) ** 2))
 
 
 def report_from_scores(y_true: np.ndarray, positive_probability: np.ndarray) -> EvaluationReport:
@@ -67,6 +92,8 @@ def report_from_scores(y_true: np.ndarray, positive_probability: np.ndarray) -> 
         precision=float(precision_score(y_true, y_pred, zero_division=0)),
         recall=float(recall_score(y_true, y_pred, zero_division=0)),
         roc_auc=float(roc_auc_score(y_true, positive_probability)),
+        ece=expected_calibration_error(y_true, positive_probability),
+        brier=brier_score(y_true, positive_probability),
         confusion_matrix=((int(matrix[0, 0]), int(matrix[0, 1])), (int(matrix[1, 0]), int(matrix[1, 1]))),
         support=len(y_true),
         classification_report=classification_report(

@@ -16,6 +16,11 @@ from sentiment_core.settings import DEFAULT_EXPERIMENT_NAME, DEFAULT_MODEL_NAME
 class DataParams:
     # Where `prepare` writes the dataset and where training reads it.
     path: str = "data/reviews.csv.gz"
+    # The independent test file (official test split: other films). Training looks for a file of this name next to
+    # the dataset it reads, so wherever the dataset lives (a volume, a PVC, $DATA_PATH) the test file comes along.
+    test_path: str = "data/test.csv.gz"
+    # Rows of the official test split `prepare` keeps (stratified); 0 keeps all 25,000.
+    test_sample_size: int = 5000
     # Rows `prepare` keeps (stratified); 0 keeps every row.
     sample_size: int = 0
     test_size: float = 0.2

@@ -1,4 +1,5 @@
-"""The data step: build `data/reviews.csv.gz` from the official IMDb archive or from a local file."""
+"""The data step: build `data/reviews.csv.gz` (and the independent `data/test.csv.gz`) from the official IMDb
+archive or from local files."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from sentiment_core.data import (
     DatasetError,
     DatasetSummary,
     deduplicate,
+    drop_overlap,
     load_dataset,
     sample_stratified,
     summarize,
@@ -35,11 +37,24 @@ Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
+class PreparedTestSet:
+    """The independent test file: the official test split (reviews of other films), or a local file."""
+
+    path: Path
+    source: str
+    summary: DatasetSummary
+    dropped_duplicates: int
+    # Rows whose text also occurs in the training data: dropped, so the test measures unseen reviews only.
+    overlap_rows: int
+
+
+@dataclass(frozen=True)
 class PreparedDataset:
     path: Path
     source: str
     summary: DatasetSummary
     dropped_duplicates: int
+    test: PreparedTestSet | None = None
 
 
 def prepare_dataset(
@@ -50,8 +65,17 @@ def prepare_dataset(
     seed: int = 42,
     cache_dir: Path | None = None,
     progress: Progress | None = None,
+    test_output: Path | None = None,
+    test_source: Path | None = None,
+    test_sample_size: int = 0,
 ) -> PreparedDataset:
-    """Load the source (local file, else the official archive), deduplicate, sample, write gzip CSV atomically."""
+    """Load the source (local file, else the official archive), deduplicate, sample, write gzip CSV atomically.
+
+    With `test_output`, also write the independent test file: from `test_source` when given, else from the archive's
+    official test split when the dataset comes from the archive (a local dataset without `test_source` gets none).
+    Test rows whose text is in the dataset are dropped and counted.
+    """
+    archive: Path | None = None
     if source is not None:
         frame = load_dataset(source)
         origin = str(source)
@@ -62,8 +86,30 @@ def prepare_dataset(
     deduplicated = deduplicate(frame)
     dropped = len(frame) - len(deduplicated)
     sample = sample_stratified(deduplicated, sample_size, seed)
+
+    test: PreparedTestSet | None = None
+    if test_output is not None and (test_source is not None or archive is not None):
+        # Built (and checked) before anything is written: a bad test file leaves both outputs as they were.
+        if test_source is not None:
+            test_frame, test_origin = load_dataset(test_source, purpose="to measure a classifier"), str(test_source)
+        else:
+            assert archive is not None
+            test_frame, test_origin = read_imdb_archive(archive, splits=("test",)), f"{IMDB_URL} (test split)"
+        test_unique = deduplicate(test_frame)
+        # Against the whole deduplicated dataset, not the sample: no review the model could ever train on.
+        test_kept, overlap = drop_overlap(test_unique, deduplicated, source=test_source or test_origin)
+        test_sample = sample_stratified(test_kept, test_sample_size, seed)
+        test = PreparedTestSet(
+            path=test_output,
+            source=test_origin,
+            summary=summarize(test_sample),
+            dropped_duplicates=len(test_frame) - len(test_unique),
+            overlap_rows=overlap,
+        )
     write_dataset_atomically(sample, output)
-    return PreparedDataset(path=output, source=origin, summary=summarize(sample), dropped_duplicates=dropped)
+    if test is not None:
+        write_dataset_atomically(test_sample, test.path)
+    return PreparedDataset(path=output, source=origin, summary=summarize(sample), dropped_duplicates=dropped, test=test)
 
 
 def write_dataset_atomically(frame: pd.DataFrame, output: Path) -> None:
@@ -113,7 +159,7 @@ def download_imdb_archive(cache_dir: Path, progress: Progress | None = None, url
 
 
 def read_imdb_archive(archive: Path, splits: tuple[str, ...] = ("train",)) -> pd.DataFrame:
-    """Reviews from the archive's train split (by default): pos -> 1, neg -> 0."""
+    """Reviews from the archive's train split by default (`("test",)`: the official test split): pos 1, neg 0."""
     rows: list[tuple[str, int]] = []
     try:
         with tarfile.open(archive, "r:gz") as tar:
@@ -129,7 +175,7 @@ def read_imdb_archive(archive: Path, splits: tuple[str, ...] = ("train",)) -> pd
     except (tarfile.TarError, OSError, EOFError, UnicodeDecodeError) as error:
         raise DatasetError(archive, f"not a readable IMDb archive ({error})") from None
     if not rows:
-        raise DatasetError(archive, "no reviews found under aclImdb/train/{pos,neg}")
+        raise DatasetError(archive, f"no reviews found under aclImdb/{{{','.join(splits)}}}/{{pos,neg}}")
     return validate_dataset(pd.DataFrame(rows, columns=["text", "label"]), source=archive)
 
 

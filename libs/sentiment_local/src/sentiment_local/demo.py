@@ -40,6 +40,8 @@ from sentiment_local.servers import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
+# The independent test sample shipped beside the repo (official test split, other films; ../shared/data/imdb).
+SHARED_TEST_SAMPLE = REPO_ROOT.parent / "shared" / "data" / "imdb" / "test_sample.csv.gz"
 EXAMPLE = "A beautifully shot film with a moving story and great performances."
 
 
@@ -158,6 +160,10 @@ class Demo:
         if self.config.data_source:
             argv += ["--source", str(self.config.data_source)]
             say(f"data: preparing from {self.config.data_source}")
+            # Offline, the official test split comes from a local file too: $DATA_TEST_SOURCE, else the shared sample.
+            if not os.environ.get("DATA_TEST_SOURCE") and SHARED_TEST_SAMPLE.is_file():
+                argv += ["--test-source", str(SHARED_TEST_SAMPLE)]
+                say(f"data: independent test file from {SHARED_TEST_SAMPLE}")
         else:
             say("data: downloading the official IMDb archive (84 MB; offline? set DATA_SOURCE=path/to/reviews.csv.gz)")
         if self.config.sample_size is not None:

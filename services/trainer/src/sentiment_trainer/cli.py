@@ -279,16 +279,39 @@ def prepare(
     seed: Annotated[int | None, typer.Option("--seed", help="Sampling seed. Default: params data.seed.")] = None,
     params_file: Annotated[Path | None, typer.Option("--params", help="params.yaml to read.")] = None,
     cache_dir: Annotated[Path | None, typer.Option("--cache-dir", help="Where the archive download is kept.")] = None,
+    test_source: Annotated[
+        Path | None,
+        typer.Option(
+            "--test-source",
+            help="Local independent test file (text,label; other films). Default: $DATA_TEST_SOURCE, else the"
+            " archive's official test split when building from the archive.",
+        ),
+    ] = None,
+    test_output: Annotated[
+        Path | None,
+        typer.Option("--test-output", help="Where to write the test file. Default: beside --output, params name."),
+    ] = None,
+    test_sample_size: Annotated[
+        int | None,
+        typer.Option("--test-sample-size", min=0, help="Stratified test sample; 0 = all. Default: params."),
+    ] = None,
 ) -> None:
-    """Build the dataset (dedup, optional stratified sample, gzip CSV) from a local file or the official archive."""
+    """Build the dataset (dedup, optional stratified sample, gzip CSV) from a local file or the official archive.
+
+    Also writes the independent test file (official test split, or --test-source) beside it, minus any review whose
+    text is in the dataset.
+    """
     from sentiment_core.prepare import IMDB_URL, prepare_dataset
     from sentiment_trainer.params import resolve_run_config
 
     settings = _settings()
-    run = resolve_run_config(settings=settings, params_file=params_file, data_path=output)
+    run = resolve_run_config(settings=settings, params_file=params_file, data_path=output, test_path=test_output)
     source = source or settings.data_source
     if source is not None and not source.is_file():
         raise TrainerError(f"source file not found: {source}")
+    test_source = test_source or settings.data_test_source
+    if test_source is not None and not test_source.is_file():
+        raise TrainerError(f"test source file not found: {test_source}")
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -310,6 +333,9 @@ def prepare(
             seed=run.params.data.seed if seed is None else seed,
             cache_dir=cache_dir,
             progress=on_bytes,
+            test_output=run.test_path,
+            test_source=test_source,
+            test_sample_size=run.params.data.test_sample_size if test_sample_size is None else test_sample_size,
         )
     summary = prepared.summary
     table = Table(title=f"dataset written to {prepared.path}", title_justify="left", show_header=False)
@@ -319,6 +345,18 @@ def prepare(
     table.add_row("positive share", f"{summary.positive_share:.1%}")
     table.add_row("duplicates dropped", f"{prepared.dropped_duplicates:,}")
     table.add_row("fingerprint", summary.fingerprint)
+    console.print(table)
+    if prepared.test is None:
+        console.print(f"no independent test file written (local --source without --test-source): {run.test_path}")
+        return
+    test = prepared.test
+    table = Table(title=f"independent test file written to {test.path}", title_justify="left", show_header=False)
+    table.add_row("source", test.source)
+    table.add_row("rows", f"{test.summary.rows:,}")
+    table.add_row("positive / negative", f"{test.summary.positives:,} / {test.summary.negatives:,}")
+    table.add_row("duplicates dropped", f"{test.dropped_duplicates:,}")
+    table.add_row("dropped: also in the dataset", f"{test.overlap_rows:,}")
+    table.add_row("fingerprint", test.summary.fingerprint)
     console.print(table)
 
 
@@ -333,6 +371,13 @@ def train(
         bool, typer.Option("--champion", help="Compare with the champion on this split; promote on a win.")
     ] = False,
     data: Annotated[Path | None, typer.Option("--data", help="Dataset file. Default: params data.path.")] = None,
+    test_data: Annotated[
+        Path | None,
+        typer.Option(
+            "--test-data",
+            help="Independent test file. Default: $DATA_TEST_PATH, else params data.test_path's name beside --data.",
+        ),
+    ] = None,
     param: Annotated[
         list[str] | None,
         typer.Option("--param", "-p", help="Override, repeatable: C=4, model.n_features=65536, data.seed=7."),
@@ -358,6 +403,7 @@ def train(
         settings=settings,
         data_path=data.resolve() if data else None,
         params_file=params_file,
+        test_path=test_data.resolve() if test_data else None,
         overrides=overrides,
         set_champion=champion,
         experiment_name=experiment,
@@ -365,6 +411,8 @@ def train(
     )
     if not run.data_path.is_file():
         raise TrainerError(f"dataset not found: {run.data_path}; run `sentiment-trainer prepare` or pass --data")
+    if test_data is not None and not run.test_path.is_file():
+        raise TrainerError(f"test file not found: {run.test_path}")
     _mlflow_env(_TRAINING_MLFLOW)
     _probe_mlflow(run.tracking_uri)
     api_url = _prefect_api_url(settings)
@@ -392,7 +440,7 @@ def train(
         ) as progress,
         _quiet_console_logs(verbose),
     ):
-        steps_total = len(STEPS) if champion else len(STEPS) - 2
+        steps_total = (len(STEPS) if champion else len(STEPS) - 2) - (0 if run.test_path.is_file() else 1)
         bar = progress.add_task("starting the flow", total=steps_total)
 
         def on_step(step: str, event: str, seconds: float) -> None:
@@ -409,6 +457,7 @@ def train(
         with _prefect_api(api_url), progress_listener(on_step):
             outcome = training_flow(
                 data_path=str(run.data_path),
+                test_data_path=str(run.test_path),
                 params_file=str(run.params_file) if run.params_file else None,
                 overrides=overrides or None,
                 set_champion=champion,
@@ -426,6 +475,7 @@ def _write_metrics(outcome: TrainingOutcome, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     summary = {
         **outcome.metrics,
+        **outcome.test_metrics,
         "version": outcome.version,
         "run_id": outcome.run_id,
         "alias": outcome.alias,
@@ -440,7 +490,11 @@ def _print_outcome(outcome: TrainingOutcome) -> None:
     console.print(f"model version   {outcome.model_name} v{outcome.version}")
     if outcome.flow_run_id:
         console.print(f"Prefect run     {outcome.flow_run_id}")
-    console.print(_metrics_table(outcome.metrics))
+    console.print(_metrics_table(outcome.metrics, "held-out split metrics (random split of the dataset)"))
+    if outcome.test_metrics:
+        console.print(_metrics_table(outcome.test_metrics, "independent test file metrics (other films)"))
+    else:
+        console.print("independent test file: none (no test.* metrics)")
     if outcome.promoted is None:
         console.print("promotion       not asked (--champion): aliases unchanged")
     else:
@@ -485,11 +539,22 @@ def model_info(
     table.add_row("run id", info.run_id or "-")
     table.add_row("created", _when(info.created_at_ms))
     table.add_row("status", info.status)
-    for metric in ("f1", "accuracy", "precision", "recall", "roc_auc"):
+    # Held-out = a random split of the training data (films seen in training); test = the independent test file.
+    for metric in ("f1", "accuracy", "precision", "recall", "roc_auc", "ece", "brier"):
         value = info.metric(metric)
-        table.add_row(metric, f"{value:.4f}" if value is not None else "-")
+        table.add_row(f"held-out {metric}", f"{value:.4f}" if value is not None else "-")
+    for metric in ("f1", "accuracy", "precision", "recall", "roc_auc", "ece", "brier"):
+        value = info.metric("test." + metric)
+        table.add_row(f"test-file {metric}", f"{value:.4f}" if value is not None else "- (no test file)")
+    for metric in ("rows", "overlap_rows"):
+        value = info.metric("test." + metric)
+        if value is not None:
+            table.add_row(f"test-file {metric}", f"{value:.0f}")
     for key in sorted(info.tags):
-        if key.startswith((tags.LINEAGE_TAG_PREFIX, tags.PROMOTION_TAG_PREFIX)) or key == tags.TAG_MODEL_SHA256:
+        if (
+            key.startswith((tags.LINEAGE_TAG_PREFIX, tags.PROMOTION_TAG_PREFIX, "test."))
+            or key == tags.TAG_MODEL_SHA256
+        ):
             table.add_row(key, info.tags[key])
     console.print(table)
 
@@ -506,8 +571,9 @@ def list_versions(model_name: ModelNameOption = None) -> None:
     versions = registry.list_versions(client, name)
     # Fits 80 columns: the decision, run and lineage are in `model-info --alias ...`.
     table = Table(title=f"{name}: {len(versions)} version(s)", title_justify="left", box=box.SIMPLE_HEAD)
-    for column in ("version", "aliases", "f1", "accuracy", "roc_auc", "created (UTC)"):
-        numeric = column in ("version", "f1", "accuracy", "roc_auc")
+    # "held acc" = random split of the training data; "test acc" = the independent test file (other films).
+    for column in ("version", "aliases", "held f1", "held acc", "test acc", "created (UTC)"):
+        numeric = column in ("version", "held f1", "held acc", "test acc")
         table.add_column(column, justify="right" if numeric else "left", no_wrap=True)
     for info in versions:
         table.add_row(
@@ -515,7 +581,7 @@ def list_versions(model_name: ModelNameOption = None) -> None:
             ", ".join(info.aliases) or "-",
             *(
                 f"{value:.4f}" if value is not None else "-"
-                for value in map(info.metric, ("f1", "accuracy", "roc_auc"))
+                for value in map(info.metric, ("f1", "accuracy", "test.accuracy"))
             ),
             _when(info.created_at_ms, short=True),
         )

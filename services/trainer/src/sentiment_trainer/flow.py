@@ -25,7 +25,7 @@ from prefect.states import State
 from prefect.tasks import Task
 
 from sentiment_core import registry
-from sentiment_core.data import DatasetSplit
+from sentiment_core.data import DatasetSplit, TestSet
 from sentiment_core.evaluation import EvaluationReport
 from sentiment_core.model import ModelConfig
 from sentiment_core.params import DataParams
@@ -83,8 +83,8 @@ _NO_CACHE = {"cache_policy": NO_CACHE, "persist_result": False}
 
 
 @task(name="load-data", **_IO, **_NO_CACHE)
-def load_data(path: Path) -> steps.LoadedData:
-    loaded = steps.load_data(path)
+def load_data(path: Path, test_path: Path | None = None) -> steps.LoadedData:
+    loaded = steps.load_data(path, test_path)
     summary = loaded.summary
     get_run_logger().info(
         "loaded %d reviews from %s (%.1f%% positive, fingerprint %s)",
@@ -93,6 +93,15 @@ def load_data(path: Path) -> steps.LoadedData:
         100 * summary.positive_share,
         summary.fingerprint[:12],
     )
+    if loaded.test is not None:
+        get_run_logger().info(
+            "independent test file %s: %d reviews (%d dropped: their text is also in the dataset)",
+            loaded.test.path,
+            len(loaded.test.frame),
+            loaded.test.overlap_rows,
+        )
+    else:
+        get_run_logger().info("no independent test file at %s: held-out metrics only", test_path)
     return loaded
 
 
@@ -106,8 +115,8 @@ def split_data(loaded: steps.LoadedData, data: DataParams) -> DatasetSplit:
 
 
 @task(name="train-model", **_NO_CACHE)
-def train_model(config: ModelConfig, split: DatasetSplit) -> steps.TrainedModel:
-    trained = steps.train_model(config, split)
+def train_model(config: ModelConfig, split: DatasetSplit, test: TestSet | None = None) -> steps.TrainedModel:
+    trained = steps.train_model(config, split, test)
     get_run_logger().info("fitted %s in %.1fs", " -> ".join(trained.pipeline.named_steps), trained.fit_seconds)
     return trained
 
@@ -118,6 +127,18 @@ def evaluate_model(trained: steps.TrainedModel) -> EvaluationReport:
     get_run_logger().info(
         "held-out (%d reviews): %s", report.support, ", ".join(f"{k} {v:.4f}" for k, v in report.metrics().items())
     )
+    return report
+
+
+@task(name="evaluate-test", **_NO_CACHE)
+def evaluate_test(trained: steps.TrainedModel) -> EvaluationReport | None:
+    report = steps.evaluate_test(trained)
+    if report is not None:
+        get_run_logger().info(
+            "independent test file (%d reviews): %s",
+            report.support,
+            ", ".join(f"{k} {v:.4f}" for k, v in report.metrics().items()),
+        )
     return report
 
 
@@ -140,17 +161,27 @@ def log_mlflow(
     loaded: steps.LoadedData,
     split: DatasetSplit,
     lineage: registry.Lineage,
+    test_report: EvaluationReport | None = None,
 ) -> registry.LoggedModel:
     logged = steps.log_run(run, trained, report, loaded, split, lineage)
+    if test_report is not None and loaded.test is not None:
+        steps.log_test_results(registry.client(run.tracking_uri), logged.run_id, test_report, loaded.test)
     get_run_logger().info("logged MLflow run %s in experiment '%s'", logged.run_id, run.experiment_name)
     return logged
 
 
 @task(name="register-model", **_IO, **_NO_CACHE)
 def register_model(
-    run: RunConfig, logged: registry.LoggedModel, report: EvaluationReport, lineage: registry.Lineage
+    run: RunConfig,
+    logged: registry.LoggedModel,
+    report: EvaluationReport,
+    lineage: registry.Lineage,
+    test_tags: dict[str, str] | None = None,
 ) -> str:
-    version = steps.register_model(registry.client(run.tracking_uri), run, logged, report, lineage)
+    client = registry.client(run.tracking_uri)
+    version = steps.register_model(client, run, logged, report, lineage)
+    if test_tags:
+        registry.tag_version(client, run.model_name, version, test_tags)
     get_run_logger().info("registered '%s' version %s", run.model_name, version)
     return version
 
@@ -162,23 +193,26 @@ def promote_champion(
     report: EvaluationReport,
     trained: steps.TrainedModel,
     champion: promotion.Champion | None,
+    test_report: EvaluationReport | None = None,
 ) -> promotion.Comparison:
+    exam = promotion.choose_exam(report, trained.held_out, test_report, trained.test)
     comparison = promotion.promote_candidate(
         registry.client(run.tracking_uri),
         run.model_name,
         version,
-        report,
-        trained.held_out,
+        exam.candidate,
+        exam.data,
         champion,
         run.params.promotion.min_improvement,
+        exam.name,
     )
     decision = comparison.decision
     alias = CHAMPION_ALIAS if decision.promote else CHALLENGER_ALIAS
     # print, not only log: log_prints sends it to the Prefect UI and it is the line people look for.
-    print(f"promotion: v{version} -> {alias}: {decision.reason}")
+    print(f"promotion: v{version} -> {alias} (both scored on the {exam.name}): {decision.reason}")
     if comparison.champion_logged_f1 is not None and comparison.champion is not None:
         print(
-            f"champion v{decision.champion_version}: F1 {comparison.champion.f1:.4f} on this split"
+            f"champion v{decision.champion_version}: F1 {comparison.champion.f1:.4f} on this {exam.name}"
             f" (it logged {comparison.champion_logged_f1:.4f} on its own split; not used)"
         )
     return comparison
@@ -195,6 +229,8 @@ class TrainingOutcome:
     model_uri: str
     metrics: dict[str, float]
     flow_run_id: str | None
+    # `test.accuracy`, ... on the independent test file (empty without one); `metrics` are the held-out split's.
+    test_metrics: dict[str, float] = field(default_factory=dict)
     promoted: bool | None = None
     alias: str | None = None
     reason: str | None = None
@@ -207,6 +243,7 @@ class TrainingOutcome:
 def training_flow(
     data_path: str | None = None,
     params_file: str | None = None,
+    test_data_path: str | None = None,
     overrides: dict[str, Any] | None = None,
     set_champion: bool = False,
     experiment_name: str | None = None,
@@ -216,6 +253,8 @@ def training_flow(
 
     Args:
         data_path: dataset file (CSV, CSV.gz, Parquet); default params.yaml `data.path`.
+        test_data_path: independent test file (other films); default $DATA_TEST_PATH, else params.yaml
+            `data.test_path`'s file name beside the dataset. Used when it exists: `test.*` metrics, promotion exam.
         params_file: params.yaml to read; default $PARAMS_FILE, else the nearest params.yaml upwards from the cwd.
         overrides: per-run parameters, `{"C": 4}` or `{"model.n_features": 65536, "data.seed": 7}`.
         set_champion: compare with the champion on this run's held-out split and promote on a win.
@@ -229,6 +268,7 @@ def training_flow(
         settings=settings,
         data_path=data_path,
         params_file=params_file,
+        test_path=test_data_path,
         overrides=overrides,
         set_champion=set_champion,
         experiment_name=experiment_name,
@@ -236,19 +276,21 @@ def training_flow(
     )
     client = registry.client(run.tracking_uri)
     print(
-        f"training '{run.model_name}' from {run.data_path} (params: {run.params_file or 'library defaults'},"
+        f"training '{run.model_name}' from {run.data_path} (test file {run.test_path}"
+        f"{'' if run.test_path.is_file() else ': absent'}; params: {run.params_file or 'library defaults'},"
         f" set_champion={run.set_champion})"
     )
     timings: dict[str, float] = {}
-    loaded = _timed(timings, "load-data", load_data, run.data_path)
+    loaded = _timed(timings, "load-data", load_data, run.data_path, run.test_path)
     split = _timed(timings, "split-data", split_data, loaded, run.params.data)
-    trained = _timed(timings, "train-model", train_model, run.params.model, split)
+    trained = _timed(timings, "train-model", train_model, run.params.model, split, loaded.test)
     report = _timed(timings, "evaluate-model", evaluate_model, trained)
+    test_report = _timed(timings, "evaluate-test", evaluate_test, trained) if trained.test is not None else None
     # Download the champion while the run is logged: both wait on the network, neither competes with training
     # for the CPU (measured: fetching during the fit slowed the fit more than the fetch costs).
     champion_future = fetch_champion.submit(run.tracking_uri, run.model_name) if run.set_champion else None
     lineage = steps.build_lineage(run, loaded.summary, flow_run.id)
-    logged = _timed(timings, "log-mlflow", log_mlflow, run, trained, report, loaded, split, lineage)
+    logged = _timed(timings, "log-mlflow", log_mlflow, run, trained, report, loaded, split, lineage, test_report)
     champion: promotion.Champion | None = None
     if champion_future is not None:
         try:
@@ -260,10 +302,13 @@ def training_flow(
 
     snapshot = promotion.snapshot_registry(client, run.model_name)
     try:
-        version = _timed(timings, "register-model", register_model, run, logged, report, lineage)
+        test_tags = steps.version_test_tags(test_report, loaded.test) if test_report and loaded.test else None
+        version = _timed(timings, "register-model", register_model, run, logged, report, lineage, test_tags)
         comparison = None
         if run.set_champion:
-            comparison = _timed(timings, "promote-champion", promote_champion, run, version, report, trained, champion)
+            comparison = _timed(
+                timings, "promote-champion", promote_champion, run, version, report, trained, champion, test_report
+            )
             _record_comparison(client, logged.run_id, comparison)
     except BaseException as error:
         _undo(client, run, logged.run_id, snapshot, error)
@@ -280,6 +325,7 @@ def training_flow(
         version=version,
         model_uri=logged.model_uri,
         metrics=report.metrics(),
+        test_metrics=steps.test_metrics(test_report, loaded.test) if test_report and loaded.test else {},
         flow_run_id=flow_run.id,
         promoted=decision.promote if decision else None,
         alias=(CHAMPION_ALIAS if decision.promote else CHALLENGER_ALIAS) if decision else None,
@@ -314,6 +360,7 @@ def _record_comparison(client: Any, run_id: str, comparison: promotion.Compariso
 
     now = int(time.time() * 1000)
     tags = [RunTag(key, value) for key, value in comparison.decision.tags().items()]
+    tags.append(RunTag(promotion.TAG_PROMOTION_EXAM, comparison.exam))
     metrics = []
     if comparison.champion is not None:
         metrics.append(Metric("champion_f1_same_split", comparison.champion.f1, now, 0))

@@ -44,6 +44,8 @@ class RunConfig:
     params: TrainingParams
     params_file: Path | None
     data_path: Path
+    # The independent test file (other films); used only when it exists (see `resolve_run_config`).
+    test_path: Path
     experiment_name: str
     model_name: str
     set_champion: bool
@@ -54,6 +56,7 @@ class RunConfig:
         return {
             **self.params.flat(),
             "data.path": str(self.data_path),
+            "data.test_path": str(self.test_path),
             "data.params_file": str(self.params_file) if self.params_file else "(library defaults)",
             "promotion.set_champion": self.set_champion,
             "mlflow.experiment_name": self.experiment_name,
@@ -74,6 +77,7 @@ def resolve_run_config(
     data_path: str | Path | None = None,
     params_file: str | Path | None = None,
     overrides: Mapping[str, Any] | None = None,
+    test_path: str | Path | None = None,
     set_champion: bool = False,
     experiment_name: str | None = None,
     model_name: str | None = None,
@@ -101,6 +105,13 @@ def resolve_run_config(
     else:
         # A relative data.path is relative to params.yaml (the repo root, as DVC sees it), not to wherever we run.
         data = _absolute(Path(params.data.path), source.parent if source else cwd)
+    if test_path is not None:
+        test = _absolute(Path(test_path), cwd)
+    elif settings.data_test_path is not None:
+        test = _absolute(settings.data_test_path, cwd)
+    else:
+        # Beside the dataset, whatever moved it (DATA_PATH, a volume, a PVC): the two files travel together.
+        test = data.parent / Path(params.data.test_path).name
 
     if experiment_name is None:
         experiment_name = (
@@ -114,6 +125,7 @@ def resolve_run_config(
         params=params,
         params_file=source,
         data_path=data,
+        test_path=test,
         experiment_name=experiment_name,
         model_name=model_name,
         set_champion=set_champion,

@@ -1,7 +1,8 @@
 """Champion vs challenger, compared fairly, and undoing a run's registry changes when the run fails.
 
-Fair means on the same exam: the current champion is re-scored on the candidate's held-out split. The F1 the
-champion logged when it was trained came from another split (maybe other data) and is never used to decide.
+Fair means on the same exam: the current champion is re-scored on the data the candidate was scored on, the
+independent test file (other films) when the run has one, else the candidate's held-out split. The F1 the champion
+logged when it was trained came from another split (maybe other data) and is never used to decide.
 """
 
 from __future__ import annotations
@@ -35,9 +36,37 @@ class Champion:
 class Comparison:
     decision: registry.PromotionDecision
     candidate: EvaluationReport
-    # The champion scored on the candidate's held-out split (None when there is no champion).
+    # The champion scored on the candidate's exam (None when there is no champion).
     champion: EvaluationReport | None
     champion_logged_f1: float | None = None
+    # What both were scored on: EXAM_TEST_FILE or EXAM_HELD_OUT.
+    exam: str = "held-out split"
+
+
+EXAM_TEST_FILE = "test file"
+EXAM_HELD_OUT = "held-out split"
+TAG_PROMOTION_EXAM = "promotion.exam"
+
+
+@dataclass(frozen=True)
+class Exam:
+    """The data candidate and champion are both scored on, and the candidate's report on it."""
+
+    name: str
+    candidate: EvaluationReport
+    data: HeldOut
+
+
+def choose_exam(
+    held_out_report: EvaluationReport,
+    held_out: HeldOut,
+    test_report: EvaluationReport | None,
+    test: HeldOut | None,
+) -> Exam:
+    """The independent test file when the run has one (reviews of films the candidate never saw), else held-out."""
+    if test_report is not None and test is not None:
+        return Exam(EXAM_TEST_FILE, test_report, test)
+    return Exam(EXAM_HELD_OUT, held_out_report, held_out)
 
 
 def fetch_champion(client: MlflowClient, model_name: str) -> Champion | None:
@@ -68,13 +97,14 @@ def compare(
     champion: Champion | None,
     held_out: HeldOut,
     min_improvement: float,
+    exam: str = EXAM_HELD_OUT,
 ) -> Comparison:
-    """Score the champion on the candidate's held-out split, then let the library decide on the two F1s."""
+    """Score the champion on the candidate's exam (`held_out`), then let the library decide on the two F1s."""
     if champion is None:
-        return Comparison(registry.decide_promotion(candidate.f1, None, min_improvement), candidate, None)
+        return Comparison(registry.decide_promotion(candidate.f1, None, min_improvement), candidate, None, exam=exam)
     champion_report = held_out.score(champion.pipeline)
     decision = registry.decide_promotion(candidate.f1, champion_report.f1, min_improvement, champion.version)
-    return Comparison(decision, candidate, champion_report, champion.logged_f1)
+    return Comparison(decision, candidate, champion_report, champion.logged_f1, exam=exam)
 
 
 def promote_candidate(
@@ -85,6 +115,7 @@ def promote_candidate(
     held_out: HeldOut,
     champion: Champion | None,
     min_improvement: float,
+    exam: str = EXAM_HELD_OUT,
 ) -> Comparison:
     """Compare, record the decision on the version, move `champion` or `challenger`.
 
@@ -96,8 +127,9 @@ def promote_candidate(
     fetched_version = champion.version if champion is not None else None
     if current_version not in (fetched_version, version):
         champion = fetch_champion(client, model_name)
-    comparison = compare(candidate, champion, held_out, min_improvement)
+    comparison = compare(candidate, champion, held_out, min_improvement, exam)
     registry.promote(client, model_name, version, comparison.decision)
+    registry.tag_version(client, model_name, version, {TAG_PROMOTION_EXAM: exam})
     return comparison
 
 

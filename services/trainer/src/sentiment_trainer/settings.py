@@ -20,6 +20,10 @@ class TrainerSettings(MlflowSettings):
     # The dataset file training reads and `prepare` writes, instead of params.yaml `data.path` (a container
     # keeps it on a writable volume, apart from the read-only params.yaml).
     data_path: Path | None = Field(default=None, validation_alias="DATA_PATH")
+    # `prepare --test-source` default: a local independent test file (official test split) for offline machines.
+    data_test_source: Path | None = Field(default=None, validation_alias="DATA_TEST_SOURCE")
+    # The independent test file training reads; unset = params.yaml `data.test_path`'s file name beside the dataset.
+    data_test_path: Path | None = Field(default=None, validation_alias="DATA_TEST_PATH")
     # Directory holding prefect.yaml; the `local` deployment's working directory.
     trainer_dir: Path | None = Field(default=None, validation_alias="TRAINER_DIR")
     prefect_api_url: str | None = Field(default=None, validation_alias="PREFECT_API_URL")
@@ -28,7 +32,9 @@ class TrainerSettings(MlflowSettings):
     )
     log_format: Literal["text", "json"] = Field(default="text", validation_alias="LOG_FORMAT")
 
-    @field_validator("params_file", "data_source", "data_path", "trainer_dir", mode="before")
+    @field_validator(
+        "params_file", "data_source", "data_path", "data_test_source", "data_test_path", "trainer_dir", mode="before"
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # compose passes `DATA_SOURCE=` for "not set": an empty path would otherwise mean the current directory.

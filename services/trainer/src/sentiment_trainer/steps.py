@@ -17,7 +17,17 @@ from mlflow.tracking import MlflowClient
 from sklearn.pipeline import Pipeline
 
 from sentiment_core import registry
-from sentiment_core.data import LABEL, TEXT, DatasetSplit, DatasetSummary, load_dataset, split_dataset, summarize
+from sentiment_core.data import (
+    LABEL,
+    TEXT,
+    DatasetSplit,
+    DatasetSummary,
+    TestSet,
+    load_dataset,
+    load_test_set,
+    split_dataset,
+    summarize,
+)
 from sentiment_core.evaluation import EvaluationReport
 from sentiment_core.model import ModelConfig, build_pipeline
 from sentiment_core.params import DataParams
@@ -26,6 +36,11 @@ from sentiment_trainer.plots import confusion_matrix_png
 from sentiment_trainer.scoring import HeldOut
 
 INPUT_EXAMPLE_ROWS = 3
+# Metrics on the independent test file are logged as `test.accuracy`, `test.f1`, ...; the held-out split's keep
+# their plain names (`accuracy`, `f1`), which the inference service, alerts and dashboards read.
+TEST_METRIC_PREFIX = "test."
+TAG_TEST_PATH = "test.path"
+TAG_TEST_FINGERPRINT = "test.dataset_fingerprint"
 
 
 @dataclass(frozen=True)
@@ -33,6 +48,8 @@ class LoadedData:
     path: Path
     frame: pd.DataFrame
     summary: DatasetSummary
+    # The independent test file, checked against `frame` (None when there is no file).
+    test: TestSet | None = None
 
 
 @dataclass(frozen=True)
@@ -40,19 +57,42 @@ class TrainedModel:
     pipeline: Pipeline
     held_out: HeldOut
     fit_seconds: float
+    # The independent test file (other films), when there is one: scored like the held-out split.
+    test: HeldOut | None = None
 
 
-def load_data(path: Path) -> LoadedData:
-    """Read and validate the dataset (DatasetError names the file, the row and the problem)."""
+def load_test_data(path: Path, training: pd.DataFrame) -> TestSet | None:
+    """The independent test file when it exists (else None); rows whose text is in `training` are dropped, counted."""
+    if not path.is_file():
+        return None
+    return load_test_set(path, training)
+
+
+def test_metrics(report: EvaluationReport, test: TestSet) -> dict[str, float]:
+    """`test.accuracy`, `test.f1`, ... plus `test.rows` and `test.overlap_rows` (rows dropped as seen in training)."""
+    return {
+        **{TEST_METRIC_PREFIX + name: value for name, value in report.metrics().items()},
+        TEST_METRIC_PREFIX + "rows": float(len(test.frame)),
+        TEST_METRIC_PREFIX + "overlap_rows": float(test.overlap_rows),
+    }
+
+
+def test_tags(test: TestSet) -> dict[str, str]:
+    return {TAG_TEST_PATH: str(test.path), TAG_TEST_FINGERPRINT: test.summary.fingerprint}
+
+
+def load_data(path: Path, test_path: Path | None = None) -> LoadedData:
+    """Read and validate the dataset (DatasetError names the file, the row and the problem), and the test file."""
     frame = load_dataset(path)
-    return LoadedData(path=path, frame=frame, summary=summarize(frame))
+    test = load_test_data(test_path, frame) if test_path is not None else None
+    return LoadedData(path=path, frame=frame, summary=summarize(frame), test=test)
 
 
 def split_data(frame: pd.DataFrame, data: DataParams) -> DatasetSplit:
     return split_dataset(frame, test_size=data.test_size, seed=data.seed)
 
 
-def train_model(config: ModelConfig, split: DatasetSplit) -> TrainedModel:
+def train_model(config: ModelConfig, split: DatasetSplit, test: TestSet | None = None) -> TrainedModel:
     """Fit the library's pipeline on the train side; featurise the held-out texts while the classifier trains.
 
     Same result as `Pipeline.fit` (which also fit_transforms every step but the last, then fits the last). Splitting
@@ -61,18 +101,47 @@ def train_model(config: ModelConfig, split: DatasetSplit) -> TrainedModel:
     started = time.perf_counter()
     pipeline = build_pipeline(config)
     held_out = HeldOut(split.test)
+    test_held_out = HeldOut(test.frame) if test is not None else None
     texts = split.train[TEXT].tolist()
     labels = split.train[LABEL].to_numpy(dtype=int)
     features = Pipeline(pipeline.steps[:-1]).fit_transform(texts, labels) if len(pipeline.steps) > 1 else texts
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="held-out-features") as pool:
         prefetch = pool.submit(held_out.prefix_features, pipeline)
+        prefetch_test = pool.submit(test_held_out.prefix_features, pipeline) if test_held_out is not None else None
         pipeline.steps[-1][1].fit(features, labels)
         prefetch.result()
-    return TrainedModel(pipeline=pipeline, held_out=held_out, fit_seconds=time.perf_counter() - started)
+        if prefetch_test is not None:
+            prefetch_test.result()
+    return TrainedModel(
+        pipeline=pipeline, held_out=held_out, fit_seconds=time.perf_counter() - started, test=test_held_out
+    )
 
 
 def evaluate_model(trained: TrainedModel) -> EvaluationReport:
     return trained.held_out.score(trained.pipeline)
+
+
+def evaluate_test(trained: TrainedModel) -> EvaluationReport | None:
+    """The model on the independent test file (None without one)."""
+    return trained.test.score(trained.pipeline) if trained.test is not None else None
+
+
+def log_test_results(client: MlflowClient, run_id: str, report: EvaluationReport, test: TestSet) -> None:
+    """The test-file metrics and where they came from, on the MLflow run next to the held-out ones."""
+    from mlflow.entities import Metric, RunTag
+
+    now = int(time.time() * 1000)
+    metrics = [Metric(key, value, now, 0) for key, value in test_metrics(report, test).items()]
+    tags = [RunTag(key, value) for key, value in test_tags(test).items()]
+    client.log_batch(run_id, metrics=metrics, tags=tags)
+
+
+def version_test_tags(report: EvaluationReport, test: TestSet) -> dict[str, str]:
+    """`metric.test.accuracy`, ... on a registered version: the model card without fetching the run."""
+    return {
+        **{registry.METRIC_TAG_PREFIX + key: f"{value:.6f}" for key, value in test_metrics(report, test).items()},
+        **test_tags(test),
+    }
 
 
 def build_lineage(run: RunConfig, summary: DatasetSummary, flow_run_id: str | None) -> registry.Lineage:
