@@ -113,6 +113,7 @@ class DriftMonitor(Collector):
         # Bounded: if the background thread falls behind, the oldest batches drop out (they would be sampled away).
         self._pending: deque[_Batch] = deque(maxlen=max(config.window_size, 64))
         self._lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
         self._window = _Window(config.window_size)
         self._window_model: LoadedModel | None = None
         self._refreshing = False
@@ -146,38 +147,47 @@ class DriftMonitor(Collector):
             self._refreshing = False
 
     def refresh(self) -> None:
-        """Featurise the newest pending texts (within the budget) into the window of the version they belong to."""
-        with self._lock:
-            now = time.monotonic()
-            budget = int(
-                min(self.config.window_size, max(1.0, self.config.max_texts_per_second * (now - self._last_refresh)))
-            )
-            self._last_refresh = now
-            taken: list[_Batch] = []
-            count = 0
-            while self._pending and count < budget:
-                batch = self._pending.pop()  # newest first
-                taken.append(batch)
-                count += len(batch.texts)
-            self._pending.clear()  # older than the budget allows: sampled away
-            for batch in reversed(taken):  # oldest first, so a version change restarts the window in order
-                self._add(batch, budget)
-                budget -= len(batch.texts)
+        """Featurise the newest pending texts (within the budget) into the window of the version they belong to.
 
-    def _add(self, batch: _Batch, budget: int) -> None:
-        model = batch.model
-        self._ensure_version(model)
-        reference = model.drift_reference
-        if reference is None or budget <= 0:
-            return
-        texts, labels, confidences = batch.texts, batch.labels, batch.confidences
-        if len(texts) > budget:
-            texts, labels, confidences = texts[-budget:], labels[-budget:], confidences[-budget:]
-        proba = np.asarray(confidences, dtype=np.float64)
+        Tokenising runs outside `_lock`, so a scrape on the event loop never waits for it; `_refresh_lock` keeps
+        refreshes one at a time, in order.
+        """
+        with self._refresh_lock:
+            now = time.monotonic()
+            rate_budget = self.config.max_texts_per_second * (now - self._last_refresh)
+            budget = int(min(self.config.window_size, max(1.0, rate_budget)))
+            self._last_refresh = now
+            # Only what was pending when we started: batches appended meanwhile wait for the next refresh.
+            batches: list[_Batch] = []
+            for _ in range(len(self._pending)):
+                if not self._pending:
+                    break
+                batches.append(self._pending.popleft())
+            chosen: list[tuple[_Batch, int]] = []
+            for batch in reversed(batches):  # newest first: older texts beyond the budget are sampled away
+                if budget <= 0:
+                    break
+                take = min(len(batch.texts), budget)
+                chosen.append((batch, take))
+                budget -= take
+            samples = [(batch.model, self._featurise(batch, take)) for batch, take in reversed(chosen)]
+            with self._lock:
+                for model, sample in samples:  # oldest first, so a version change restarts the window in order
+                    self._ensure_version(model)
+                    if sample is not None:
+                        self._window.add(sample)
+                        self._generation += 1
+
+    @staticmethod
+    def _featurise(batch: _Batch, take: int) -> LiveSample | None:
+        reference = batch.model.drift_reference
+        if reference is None:
+            return None
+        texts, labels = batch.texts[-take:], batch.labels[-take:]
+        proba = np.asarray(batch.confidences[-take:], dtype=np.float64)
         positive = np.fromiter((label == "positive" for label in labels), dtype=bool, count=len(labels))
         # Back from (label, confidence) to P(positive): what the reference was built from.
-        self._window.add(sample_from_scores(texts, np.where(positive, proba, 1.0 - proba), reference.seen))
-        self._generation += 1
+        return sample_from_scores(texts, np.where(positive, proba, 1.0 - proba), reference.seen)
 
     def _ensure_version(self, model: LoadedModel) -> None:
         current = self._window_model
