@@ -128,8 +128,8 @@ class DriftMonitor(Collector):
     def record(
         self, model: LoadedModel, texts: Sequence[str], labels: Sequence[str], confidences: Sequence[float]
     ) -> None:
-        if not self.config.enabled:
-            return
+        if not self.config.enabled or model.drift_reference is None:
+            return  # nothing to compare with: a version without a profile costs nothing here
         self._pending.append(_Batch(model, texts, labels, confidences))
         now = time.monotonic()
         if now >= self._next_refresh and not self._refreshing:
