@@ -46,7 +46,7 @@ class DriftConfig:
     min_samples: int = 200
     warning_psi: float = 0.1
     drift_psi: float = 0.25
-    max_texts_per_second: float = 100.0
+    max_texts_per_second: float = 25.0
 
 
 @dataclass(frozen=True)

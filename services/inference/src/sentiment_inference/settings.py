@@ -75,7 +75,7 @@ class Settings(MlflowSettings):
     drift_warning_psi: float = Field(default=0.1, validation_alias="DRIFT_WARNING_PSI", gt=0)
     drift_alert_psi: float = Field(default=0.25, validation_alias="DRIFT_ALERT_PSI", gt=0)
     # Featurising a text costs about what predicting it does: above this rate the window samples the traffic.
-    drift_max_texts_per_second: float = Field(default=100.0, validation_alias="DRIFT_MAX_TEXTS_PER_SECOND", gt=0)
+    drift_max_texts_per_second: float = Field(default=25.0, validation_alias="DRIFT_MAX_TEXTS_PER_SECOND", gt=0)
 
     @field_validator("log_level", mode="before")
     @classmethod
