@@ -8,6 +8,7 @@ from mlflow.tracking import MlflowClient
 
 from sentiment_core import registry
 from sentiment_core.data import summarize, validate_dataset
+from sentiment_core.drift import build_reference
 from sentiment_core.evaluation import evaluate
 from sentiment_core.model import ModelConfig, build_pipeline
 from sentiment_core.settings import CHALLENGER_ALIAS, CHAMPION_ALIAS
@@ -110,3 +111,26 @@ def test_clear_errors_for_unknown_models_and_versions(tracking_uri: str, model_n
     _register(model_name)
     with pytest.raises(registry.RegistryError, match="has no version 42"):
         registry.set_alias(client, model_name, CHAMPION_ALIAS, "42")
+
+
+def test_drift_reference_travels_with_the_run(tracking_uri: str, model_name: str) -> None:
+    client = MlflowClient()
+    pipeline = build_pipeline(ModelConfig(n_features=2**12)).fit(TEXTS, LABELS)
+    reference = build_reference(TEXTS, TEXTS, pipeline.predict_proba(TEXTS)[:, 1])
+    frame = validate_dataset(pd.DataFrame({"text": TEXTS, "label": LABELS}))
+    common = {
+        "experiment_name": f"{model_name}-drift",
+        "pipeline": pipeline,
+        "params": {},
+        "report": evaluate(pipeline, TEXTS, LABELS),
+        "summary": summarize(frame),
+        "lineage": registry.Lineage("abc123", summarize(frame).fingerprint, "p1"),
+        "input_example": TEXTS[:2],
+    }
+    with_profile = registry.log_training_run(**common, drift_reference=reference)
+    loaded = registry.load_drift_reference(client, with_profile.run_id)
+    assert loaded is not None
+    assert loaded.to_dict() == reference.to_dict()
+    # A run logged without one (as every run before profiles existed): "no profile", not an error.
+    without = registry.log_training_run(**common)
+    assert registry.load_drift_reference(client, without.run_id) is None

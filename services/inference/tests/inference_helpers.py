@@ -24,6 +24,7 @@ from sklearn.pipeline import Pipeline
 
 from sentiment_core import registry
 from sentiment_core.data import load_dataset, summarize
+from sentiment_core.drift import DriftReference
 from sentiment_core.evaluation import EvaluationReport, evaluate
 from sentiment_core.model import ModelConfig, build_pipeline, save_pipeline
 from sentiment_core.settings import CHAMPION_ALIAS
@@ -83,7 +84,7 @@ class ModelRegistry:
         # Other tests may point MLflow's global URI elsewhere: re-point it before every use.
         return registry.client(self.tracking_uri)
 
-    def log(self, pipeline: Pipeline) -> Logged:
+    def log(self, pipeline: Pipeline, drift_reference: DriftReference | None = None) -> Logged:
         self.client()
         report = evaluate(pipeline, self.models.eval_texts, self.models.eval_labels)
         frame = pd.DataFrame({"text": self.models.eval_texts, "label": self.models.eval_labels})
@@ -100,6 +101,7 @@ class ModelRegistry:
             summary=summarize(frame),
             lineage=lineage,
             input_example=self.models.eval_texts[:2],
+            drift_reference=drift_reference,
         )
         return Logged(logged, report, lineage, {})
 

@@ -80,6 +80,10 @@ def test_flow_logs_registers_and_promotes_a_first_model(
     summary = json.loads(minio_server.s3().get_object(Bucket=MLFLOW_BUCKET, Key=summary_key)["Body"].read())
     assert summary["rows"] == 3000
     assert summary["fingerprint"] == tags[registry.TAG_DATASET_FINGERPRINT]
+    # The drift reference profile of the held-out split, which the inference service fetches with the version.
+    drift_reference = registry.load_drift_reference(client, outcome.run_id)
+    assert drift_reference is not None
+    assert 0 < drift_reference.n_samples < summary["rows"]
 
     # The registered version: tags, alias, explicit requirements, servable by pyfunc with a DataFrame.
     version = client.get_model_version(model_name, outcome.version)

@@ -27,6 +27,7 @@ from sklearn.pipeline import Pipeline
 
 import sentiment_core
 from sentiment_core.data import DatasetSummary
+from sentiment_core.drift import DRIFT_REFERENCE_ARTIFACT, DriftReference
 from sentiment_core.evaluation import EvaluationReport
 from sentiment_core.model import TRUSTED_TYPES, load_pipeline
 from sentiment_core.settings import CHALLENGER_ALIAS, CHAMPION_ALIAS
@@ -212,6 +213,7 @@ def log_training_run(
     lineage: Lineage,
     input_example: Sequence[str],
     extra_artifacts: Sequence[Path] = (),
+    drift_reference: DriftReference | None = None,
 ) -> LoggedModel:
     """One MLflow run: params, metrics, lineage tags, report artifacts and the skops model. Returns its URI."""
     mlflow.set_experiment(experiment_name)
@@ -224,6 +226,9 @@ def log_training_run(
         mlflow.log_dict(summary.to_dict(), "dataset_summary.json")
         for artifact in extra_artifacts:
             mlflow.log_artifact(str(artifact))
+        if drift_reference is not None:
+            # A run artifact: the inference service reads it with the version's run id (sentiment_core.drift).
+            mlflow.log_dict(drift_reference.to_dict(), DRIFT_REFERENCE_ARTIFACT)
         example = pd.DataFrame({"text": list(input_example)})
         model_info = mlflow.sklearn.log_model(
             pipeline,
@@ -352,6 +357,18 @@ def list_versions(mlflow_client: MlflowClient, model_name: str) -> list[VersionI
         for v in versions
     ]
     return sorted(infos, key=lambda info: int(info.version), reverse=True)
+
+
+def load_drift_reference(mlflow_client: MlflowClient, run_id: str) -> DriftReference | None:
+    """The run's drift reference profile; None when the run has none (logged before profiles existed).
+
+    Raises DriftReferenceError for a profile that exists but cannot be read, MlflowException when MLflow fails.
+    """
+    names = {info.path for info in mlflow_client.list_artifacts(run_id)}
+    if DRIFT_REFERENCE_ARTIFACT not in names:
+        return None
+    raw = mlflow.artifacts.load_dict(f"runs:/{run_id}/{DRIFT_REFERENCE_ARTIFACT}")
+    return DriftReference.from_dict(raw)
 
 
 def download_version(model_name: str, version: str, dst: Path) -> Path:

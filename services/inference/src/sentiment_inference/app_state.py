@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from sentiment_inference.drift_monitor import DriftMonitor
 from sentiment_inference.metrics import ServiceMetrics
 from sentiment_inference.model_store import ModelStore
 from sentiment_inference.poller import ChampionPoller
@@ -20,6 +21,7 @@ class Service:
     store: ModelStore
     poller: ChampionPoller
     batcher: MicroBatcher
+    drift: DriftMonitor
 
     async def start(self) -> None:
         self.batcher.start()

@@ -16,12 +16,13 @@ from fastapi import FastAPI
 
 from sentiment_inference import __version__
 from sentiment_inference.app_state import Service
+from sentiment_inference.drift_monitor import DriftMonitor, drift_config
 from sentiment_inference.errors import BodySizeLimitMiddleware, install_error_handlers
 from sentiment_inference.metrics import MetricsMiddleware, ServiceMetrics
 from sentiment_inference.model_store import ModelStore, freeze_heap
 from sentiment_inference.poller import ChampionPoller
 from sentiment_inference.registry_gateway import MlflowGateway, RegistryGateway
-from sentiment_inference.routes import admin, health, metrics, model_info, predict
+from sentiment_inference.routes import admin, drift, health, metrics, model_info, predict
 from sentiment_inference.serving import MicroBatcher
 from sentiment_inference.settings import Settings
 
@@ -48,8 +49,9 @@ def build_service(settings: Settings, gateway: RegistryGateway | None = None) ->
         canary_min_accuracy=settings.canary_min_accuracy,
         freeze_heap_on_swap=settings.gc_freeze,
     )
-    batcher = MicroBatcher(store, metrics_, settings.batch_max_texts, settings.batch_max_wait_ms / 1000)
-    return Service(settings=settings, metrics=metrics_, store=store, poller=poller, batcher=batcher)
+    monitor = DriftMonitor(drift_config(settings), store, metrics_.registry)
+    batcher = MicroBatcher(store, metrics_, settings.batch_max_texts, settings.batch_max_wait_ms / 1000, monitor)
+    return Service(settings=settings, metrics=metrics_, store=store, poller=poller, batcher=batcher, drift=monitor)
 
 
 def create_app(settings: Settings | None = None, gateway: RegistryGateway | None = None) -> FastAPI:
@@ -79,7 +81,7 @@ def create_app(settings: Settings | None = None, gateway: RegistryGateway | None
     )
     app.state.service = service
     known_paths: set[str] = {"/docs", "/openapi.json", "/redoc"}
-    for module in (predict, health, model_info, admin, metrics):
+    for module in (predict, health, model_info, admin, metrics, drift):
         router = module.build_router(settings)
         known_paths.update(getattr(route, "path", "") for route in router.routes)
         app.include_router(router)

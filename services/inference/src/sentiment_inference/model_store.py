@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from sentiment_core.drift import DriftReference
 from sentiment_core.model import LABELS
 from sentiment_core.tags import LINEAGE_TAG_PREFIX, METRIC_TAG_PREFIX
 
@@ -57,6 +58,8 @@ class LoadedModel:
     loaded_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     # Column j of predict_proba is the probability of label _labels[j] (from the estimator's classes_).
     _labels: tuple[str, ...] = ("negative", "positive")
+    # The version's reference profile for drift_monitor.py; None for versions logged without one ("unknown").
+    drift_reference: DriftReference | None = None
 
     @classmethod
     def create(

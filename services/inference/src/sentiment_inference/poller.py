@@ -20,10 +20,11 @@ import logging
 import random
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from sentiment_inference.drift_monitor import drift_reference_for
 from sentiment_inference.metrics import ServiceMetrics
 from sentiment_inference.model_store import (
     LoadedModel,
@@ -270,6 +271,7 @@ class ChampionPoller:
             run_id=ref.run_id,
             tags=ref.tags,
         )
+        candidate = replace(candidate, drift_reference=drift_reference_for(self.gateway, ref))
         checks = validate(candidate, min_accuracy=self.min_accuracy, canary_min_accuracy=self.canary_min_accuracy)
         warm(candidate)
         logger.info("version %s passed validation %s and is warm", ref.version, checks)

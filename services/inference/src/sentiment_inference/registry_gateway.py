@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from sentiment_core.drift import DriftReference
 from sentiment_core.tags import TAG_MODEL_SHA256
 from sentiment_inference.model_store import ModelRejectedError
 
@@ -62,6 +63,12 @@ class MlflowGateway:
         if found is None:
             return None
         return ChampionRef(version=str(found.version), run_id=found.run_id, tags=dict(found.tags or {}))
+
+    def drift_reference(self, ref: ChampionRef) -> DriftReference | None:
+        """The version's drift reference profile (a run artifact); None when its run logged none."""
+        from sentiment_core import registry
+
+        return registry.load_drift_reference(self._mlflow_client(), ref.run_id) if ref.run_id else None
 
     def fetch(self, ref: ChampionRef) -> Any:
         from sentiment_core import registry

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from sentiment_inference.drift_monitor import DriftMonitor
 from sentiment_inference.metrics import ServiceMetrics
 from sentiment_inference.model_store import LoadedModel, ModelStore
 
@@ -49,8 +50,16 @@ class _Pending:
 
 
 class MicroBatcher:
-    def __init__(self, store: ModelStore, metrics: ServiceMetrics, max_texts: int, max_wait_seconds: float) -> None:
+    def __init__(
+        self,
+        store: ModelStore,
+        metrics: ServiceMetrics,
+        max_texts: int,
+        max_wait_seconds: float,
+        drift: DriftMonitor | None = None,
+    ) -> None:
         self._store = store
+        self._drift = drift
         self._metrics = metrics
         self._max_texts = max_texts
         self._max_wait = max_wait_seconds
@@ -153,7 +162,7 @@ class MicroBatcher:
                 if not pending.future.done():
                     pending.future.set_exception(error)
             return
-        self._observe(model, texts, labels, time.perf_counter() - started)
+        self._observe(model, texts, labels, time.perf_counter() - started, confidences)
         offset = 0
         for pending in batch:
             size = len(pending.texts)
@@ -163,7 +172,11 @@ class MicroBatcher:
                 )
             offset += size
 
-    def _observe(self, model: LoadedModel, texts: list[str], labels: list[str], seconds: float) -> None:
+    def _observe(
+        self, model: LoadedModel, texts: list[str], labels: list[str], seconds: float, confidences: list[float]
+    ) -> None:
+        if self._drift is not None:  # a deque append; featurising and scoring happen later (drift_monitor.py)
+            self._drift.record(model, texts, labels, confidences)
         metrics = self._metrics
         metrics.model_call_size.observe(len(texts))
         metrics.model_call_latency.observe(seconds)

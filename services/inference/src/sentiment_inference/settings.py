@@ -66,6 +66,17 @@ class Settings(MlflowSettings):
     # One log line per request costs about as much as parsing it; /metrics already counts every request.
     access_log: bool = Field(default=False, validation_alias="ACCESS_LOG")
 
+    # --- drift of live traffic vs the serving version's reference profile (drift_monitor.py, GET /drift) ------
+    drift_enabled: bool = Field(default=True, validation_alias="DRIFT_ENABLED")
+    # Newest texts a verdict covers (one model version), and the fewest for one: PSI noise is ~(bins - 1) / n.
+    drift_window_size: int = Field(default=1000, validation_alias="DRIFT_WINDOW_SIZE", ge=10, le=100_000)
+    drift_min_samples: int = Field(default=200, validation_alias="DRIFT_MIN_SAMPLES", ge=10)
+    # PSI from which a signal is "warning" / "drift"; the alert SentimentPredictionDrift reads the second one.
+    drift_warning_psi: float = Field(default=0.1, validation_alias="DRIFT_WARNING_PSI", gt=0)
+    drift_alert_psi: float = Field(default=0.25, validation_alias="DRIFT_ALERT_PSI", gt=0)
+    # Featurising a text costs about what predicting it does: above this rate the window samples the traffic.
+    drift_max_texts_per_second: float = Field(default=25.0, validation_alias="DRIFT_MAX_TEXTS_PER_SECOND", gt=0)
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: object) -> object:
@@ -90,6 +101,18 @@ class Settings(MlflowSettings):
             raise ValueError(
                 f"BATCH_MAX_TEXTS ({self.batch_max_texts}) must be >= MAX_BATCH_SIZE ({self.max_batch_size}):"
                 " a /predict/batch request is predicted in one call"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _consistent_drift(self) -> Settings:
+        if self.drift_min_samples > self.drift_window_size:
+            raise ValueError(
+                f"DRIFT_MIN_SAMPLES ({self.drift_min_samples}) must be <= DRIFT_WINDOW_SIZE ({self.drift_window_size})"
+            )
+        if self.drift_warning_psi > self.drift_alert_psi:
+            raise ValueError(
+                f"DRIFT_WARNING_PSI ({self.drift_warning_psi}) must be <= DRIFT_ALERT_PSI ({self.drift_alert_psi})"
             )
         return self
 

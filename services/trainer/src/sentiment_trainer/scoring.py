@@ -78,7 +78,10 @@ class HeldOut:
 
     def score(self, pipeline: Pipeline) -> EvaluationReport:
         """The same report as `sentiment_core.evaluation.evaluate` on these texts, without recomputing shared work."""
+        return report_from_scores(self.labels, self.positive_probabilities(pipeline))
+
+    def positive_probabilities(self, pipeline: Pipeline) -> np.ndarray:
+        """P(positive) for each held-out text, reusing the cached stateless-prefix features."""
         k, features = self.prefix_features(pipeline)
         rest = pipeline if k == 0 else Pipeline(pipeline.steps[k:])
-        probabilities = rest.predict_proba(features)[:, 1]
-        return report_from_scores(self.labels, probabilities)
+        return np.asarray(rest.predict_proba(features)[:, 1])

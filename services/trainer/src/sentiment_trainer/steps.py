@@ -28,6 +28,7 @@ from sentiment_core.data import (
     split_dataset,
     summarize,
 )
+from sentiment_core.drift import DriftReference, build_reference
 from sentiment_core.evaluation import EvaluationReport
 from sentiment_core.model import ModelConfig, build_pipeline
 from sentiment_core.params import DataParams
@@ -144,6 +145,15 @@ def version_test_tags(report: EvaluationReport, test: TestSet) -> dict[str, str]
     }
 
 
+def drift_reference(trained: TrainedModel, split: DatasetSplit) -> DriftReference:
+    """The profile live traffic is compared with (sentiment_core.drift): seen tokens of the train side, held-out
+    predictions of this model."""
+    held_out = trained.held_out
+    return build_reference(
+        split.train[TEXT].tolist(), held_out.texts, held_out.positive_probabilities(trained.pipeline)
+    )
+
+
 def build_lineage(run: RunConfig, summary: DatasetSummary, flow_run_id: str | None) -> registry.Lineage:
     return registry.Lineage(
         # Where the code lives, not the cwd: the commit of this checkout (or $GIT_COMMIT in an image).
@@ -188,6 +198,7 @@ def log_run(
             lineage=lineage,
             input_example=input_example(split),
             extra_artifacts=[plot, splits],
+            drift_reference=drift_reference(trained, split),
         )
 
 
