@@ -15,9 +15,11 @@ from typing import Any, TypeVar
 
 import httpx
 
+from tests.support.servers import IMDB_DATA_DIR
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# The dataset every test machine has next to the repository (../shared): read-only, mounted by `prepare`.
-SHARED_DATA_DIR = REPO_ROOT.parent / "shared" / "data" / "imdb"
+# The dataset every test machine has (../shared, or $IMDB_DATA_DIR): read-only, mounted by `prepare`.
+SHARED_DATA_DIR = IMDB_DATA_DIR
 PROJECT = "sentiment-e2e"
 HOST = "127.0.0.1"
 PORTS = {

@@ -6,6 +6,7 @@ A server that fails to start fails the test with its log's last lines.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import uuid
@@ -41,16 +42,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data" / "imdb" / "reviews.csv.gz"
+# The real IMDb data: ../shared/data/imdb beside the clone, or where $IMDB_DATA_DIR says (a CI runner without ../shared
+# gets it from the product's own data step: scripts/ci/dataset.sh).
+IMDB_DATA_DIR = Path(os.environ.get("IMDB_DATA_DIR") or REPO_ROOT.parent / "shared" / "data" / "imdb")
+SHARED_DATA = IMDB_DATA_DIR / "reviews.csv.gz"
 # 5,000 reviews of the official test split (other films than SHARED_DATA's), none of them in SHARED_DATA.
-SHARED_TEST_DATA = REPO_ROOT.parent / "shared" / "data" / "imdb" / "test_sample.csv.gz"
+SHARED_TEST_DATA = IMDB_DATA_DIR / "test_sample.csv.gz"
 
 
 @pytest.fixture(scope="session")
 def imdb_path() -> Path:
     """The real labelled IMDb reviews shipped beside the repo (see shared/data/imdb/SOURCE.md)."""
     if not SHARED_DATA.is_file():
-        pytest.fail(f"real data not found at {SHARED_DATA}; CI puts ../shared beside the clone")
+        pytest.fail(f"real data not found at {SHARED_DATA}; put ../shared beside the clone or set IMDB_DATA_DIR")
     return SHARED_DATA
 
 
@@ -58,7 +62,7 @@ def imdb_path() -> Path:
 def imdb_test_path() -> Path:
     """The independent test sample shipped beside the repo (official test split; see shared/data/imdb/SOURCE.md)."""
     if not SHARED_TEST_DATA.is_file():
-        pytest.fail(f"real test data not found at {SHARED_TEST_DATA}; CI puts ../shared beside the clone")
+        pytest.fail(f"test data not found at {SHARED_TEST_DATA}; put ../shared beside the clone or set IMDB_DATA_DIR")
     return SHARED_TEST_DATA
 
 

@@ -31,6 +31,18 @@ from sentiment_core.data import (
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 IMDB_MD5 = "7c2ac02c03563afcf9b574c7e56c153a"
 IMDB_SIZE = 84_125_825
+
+
+@dataclass(frozen=True)
+class ArchiveSource:
+    """Where the archive is downloaded from and the MD5 it must have: the publisher's, or a mirror of it (a company
+    mirror, or a CI cache server) with the same bytes, or a re-pack with its own checksum."""
+
+    url: str = IMDB_URL
+    md5: str = IMDB_MD5
+
+
+OFFICIAL_ARCHIVE = ArchiveSource()
 _REVIEW_PATH = re.compile(r"^aclImdb/(train|test)/(pos|neg)/\d+_\d+\.txt$")
 
 Progress = Callable[[int, int], None]
@@ -68,6 +80,7 @@ def prepare_dataset(
     test_output: Path | None = None,
     test_source: Path | None = None,
     test_sample_size: int = 0,
+    archive_source: ArchiveSource = OFFICIAL_ARCHIVE,
 ) -> PreparedDataset:
     """Load the source (local file, else the official archive), deduplicate, sample, write gzip CSV atomically.
 
@@ -80,9 +93,9 @@ def prepare_dataset(
         frame = load_dataset(source)
         origin = str(source)
     else:
-        archive = download_imdb_archive(cache_dir or output.parent / ".cache", progress=progress)
+        archive = download_imdb_archive(cache_dir or output.parent / ".cache", progress=progress, source=archive_source)
         frame = read_imdb_archive(archive)
-        origin = IMDB_URL
+        origin = archive_source.url
     deduplicated = deduplicate(frame)
     dropped = len(frame) - len(deduplicated)
     sample = sample_stratified(deduplicated, sample_size, seed)
@@ -94,7 +107,7 @@ def prepare_dataset(
             test_frame, test_origin = load_dataset(test_source, purpose="to measure a classifier"), str(test_source)
         else:
             assert archive is not None
-            test_frame, test_origin = read_imdb_archive(archive, splits=("test",)), f"{IMDB_URL} (test split)"
+            test_frame, test_origin = read_imdb_archive(archive, splits=("test",)), f"{archive_source.url} (test split)"
         test_unique = deduplicate(test_frame)
         # Against the whole deduplicated dataset, not the sample: no review the model could ever train on.
         test_kept, overlap = drop_overlap(test_unique, deduplicated, source=test_source or test_origin)
@@ -131,15 +144,17 @@ def write_dataset_atomically(frame: pd.DataFrame, output: Path) -> None:
         temp.unlink(missing_ok=True)
 
 
-def download_imdb_archive(cache_dir: Path, progress: Progress | None = None, url: str = IMDB_URL) -> Path:
-    """Download the archive once into cache_dir, verifying size and MD5; a bad download is deleted."""
+def download_imdb_archive(
+    cache_dir: Path, progress: Progress | None = None, source: ArchiveSource = OFFICIAL_ARCHIVE
+) -> Path:
+    """Download the archive once into cache_dir, verifying its MD5; a bad download is deleted."""
     cache_dir.mkdir(parents=True, exist_ok=True)
     target = cache_dir / "aclImdb_v1.tar.gz"
-    if target.is_file() and _md5(target) == IMDB_MD5:
+    if target.is_file() and _md5(target) == source.md5:
         return target
     partial = target.with_suffix(".part")
     try:
-        with urllib.request.urlopen(url, timeout=60) as response, partial.open("wb") as sink:  # noqa: S310
+        with urllib.request.urlopen(source.url, timeout=60) as response, partial.open("wb") as sink:  # noqa: S310
             total = int(response.headers.get("Content-Length") or IMDB_SIZE)
             done = 0
             while chunk := response.read(1 << 20):
@@ -147,13 +162,15 @@ def download_imdb_archive(cache_dir: Path, progress: Progress | None = None, url
                 done += len(chunk)
                 if progress:
                     progress(done, total)
-    except OSError as error:
+    except (OSError, ValueError) as error:  # ValueError: a malformed URL
         partial.unlink(missing_ok=True)
-        raise DatasetError(url, f"download failed ({error}); on an offline machine pass --source FILE") from None
+        raise DatasetError(source.url, f"download failed ({error}); on an offline machine pass --source FILE") from None
     actual = _md5(partial)
-    if actual != IMDB_MD5:
+    if actual != source.md5:
         partial.unlink(missing_ok=True)
-        raise DatasetError(url, f"checksum mismatch: got md5 {actual}, expected {IMDB_MD5}; the download is corrupt")
+        raise DatasetError(
+            source.url, f"checksum mismatch: got md5 {actual}, expected {source.md5}; the download is corrupt"
+        )
     partial.replace(target)
     return target
 

@@ -301,7 +301,7 @@ def prepare(
     Also writes the independent test file (official test split, or --test-source) beside it, minus any review whose
     text is in the dataset.
     """
-    from sentiment_core.prepare import IMDB_URL, prepare_dataset
+    from sentiment_core.prepare import OFFICIAL_ARCHIVE, ArchiveSource, prepare_dataset
     from sentiment_trainer.params import resolve_run_config
 
     settings = _settings()
@@ -312,6 +312,9 @@ def prepare(
     test_source = test_source or settings.data_test_source
     if test_source is not None and not test_source.is_file():
         raise TrainerError(f"test source file not found: {test_source}")
+    archive = ArchiveSource(
+        url=settings.data_archive_url or OFFICIAL_ARCHIVE.url, md5=settings.data_archive_md5 or OFFICIAL_ARCHIVE.md5
+    )
     with Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -321,7 +324,7 @@ def prepare(
         console=console,
         transient=True,
     ) as progress:
-        task = progress.add_task(f"reading {source}" if source else f"downloading {IMDB_URL}", total=None)
+        task = progress.add_task(f"reading {source}" if source else f"downloading {archive.url}", total=None)
 
         def on_bytes(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
@@ -336,6 +339,7 @@ def prepare(
             test_output=run.test_path,
             test_source=test_source,
             test_sample_size=run.params.data.test_sample_size if test_sample_size is None else test_sample_size,
+            archive_source=archive,
         )
     summary = prepared.summary
     table = Table(title=f"dataset written to {prepared.path}", title_justify="left", show_header=False)

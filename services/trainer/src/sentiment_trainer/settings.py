@@ -20,6 +20,10 @@ class TrainerSettings(MlflowSettings):
     # The dataset file training reads and `prepare` writes, instead of params.yaml `data.path` (a container
     # keeps it on a writable volume, apart from the read-only params.yaml).
     data_path: Path | None = Field(default=None, validation_alias="DATA_PATH")
+    # `prepare` downloads the official archive from here when set: a mirror with the same bytes (checked against the
+    # publisher's MD5 unless DATA_ARCHIVE_MD5 names the mirror's own).
+    data_archive_url: str | None = Field(default=None, validation_alias="DATA_ARCHIVE_URL")
+    data_archive_md5: str | None = Field(default=None, validation_alias="DATA_ARCHIVE_MD5", pattern=r"^[0-9a-f]{32}$")
     # `prepare --test-source` default: a local independent test file (official test split) for offline machines.
     data_test_source: Path | None = Field(default=None, validation_alias="DATA_TEST_SOURCE")
     # The independent test file training reads; unset = params.yaml `data.test_path`'s file name beside the dataset.
