@@ -171,6 +171,8 @@ def promote_champion(
         trained.held_out,
         champion,
         run.params.promotion.min_improvement,
+        trained.pipeline,
+        run.params.promotion.floors(),
     )
     decision = comparison.decision
     alias = CHAMPION_ALIAS if decision.promote else CHALLENGER_ALIAS
