@@ -110,3 +110,21 @@ def test_clear_errors_for_unknown_models_and_versions(tracking_uri: str, model_n
     _register(model_name)
     with pytest.raises(registry.RegistryError, match="has no version 42"):
         registry.set_alias(client, model_name, CHAMPION_ALIAS, "42")
+
+
+def test_promotion_lock_excludes_a_second_holder_and_takes_over_a_stale_one(tracking_uri: str, model_name: str) -> None:
+    """Issue 15, item 2: the lock the register-and-promote section, set-alias and rollback hold."""
+    client = MlflowClient()
+    lock_name = model_name + registry.PROMOTION_LOCK_SUFFIX
+    with registry.promotion_lock(client, model_name):
+        assert client.get_registered_model(lock_name).tags["lock.holder"]
+        second = registry.promotion_lock(client, model_name, timeout=1.0, poll_seconds=0.2)
+        with pytest.raises(registry.RegistryError, match="another run is promoting"), second:
+            pass
+    assert client.search_registered_models(f"name='{lock_name}'") == []
+
+    # A holder that died long ago left its lock behind: the next one takes it over instead of waiting forever.
+    client.create_registered_model(lock_name, tags={"lock.id": "dead", "lock.acquired_at": "0"})
+    with registry.promotion_lock(client, model_name, timeout=5.0, poll_seconds=0.1):
+        assert client.get_registered_model(lock_name).tags["lock.id"] != "dead"
+    assert client.search_registered_models(f"name='{lock_name}'") == []

@@ -5,11 +5,17 @@ The only module of the library that imports MLflow. `decide_promotion` is pure a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import math
 import os
+import socket
 import subprocess
 import tempfile
-from collections.abc import Sequence
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -336,6 +342,84 @@ def check_servable(mlflow_client: MlflowClient, model_name: str, version: str, f
         return quality_gate.check(f"version {version}", HeldOutEvidence.from_tags(tags), pipeline, floors)
     except QualityGateError as error:
         raise UnservableVersionError(model_name, version, f"below the quality floors: {error.reason}") from None
+
+
+# A registered model of this name exists while someone holds the promotion lock of `<model>` (see promotion_lock).
+PROMOTION_LOCK_SUFFIX = ".promotion-lock"
+_LOCK_ID = "lock.id"
+_LOCK_HOLDER = "lock.holder"
+_LOCK_SINCE = "lock.acquired_at"
+
+
+@contextmanager
+def promotion_lock(
+    mlflow_client: MlflowClient,
+    model_name: str,
+    *,
+    timeout: float = 900.0,
+    stale_after: float = 900.0,
+    poll_seconds: float = 0.5,
+) -> Iterator[None]:
+    """Hold the registry-wide lock on `model_name`'s aliases: read the champion, compare, move aliases, rewrite
+    `champion.history`, with no other run or command doing the same meanwhile.
+
+    Why in the registry: every writer already talks to it (the k8s deployment's runs, CLI runs with or without a
+    Prefect server, set-alias, rollback); a Prefect concurrency limit would miss CLI runs on an ephemeral Prefect.
+    The lock is the existence of the registered model `<model_name>.promotion-lock`: creating a name that exists
+    fails atomically in MLflow's store (unique key), and deleting it releases. A holder that died leaves it: after
+    `stale_after` seconds a waiter takes it over (the section takes seconds; the default leaves a wide margin).
+    """
+    name = model_name + PROMOTION_LOCK_SUFFIX
+    token = uuid.uuid4().hex
+    holder = f"{socket.gethostname()} pid {os.getpid()}"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            mlflow_client.create_registered_model(
+                name,
+                tags={_LOCK_ID: token, _LOCK_HOLDER: holder, _LOCK_SINCE: f"{time.time():.3f}"},
+                description=(
+                    f"Lock: held while a run or command moves aliases of '{model_name}'. Deleted when it is done;"
+                    f" one older than {stale_after:.0f}s is taken over as stale."
+                ),
+            )
+            break
+        except MlflowException as error:
+            if error.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        _take_over_if_stale(mlflow_client, name, stale_after)
+        if time.monotonic() >= deadline:
+            raise RegistryError(
+                f"another run is promoting '{model_name}' (registered model '{name}' exists) and did not finish"
+                f" within {timeout:.0f}s; if no run is active, delete '{name}' in MLflow"
+            )
+        time.sleep(poll_seconds)
+    try:
+        yield
+    finally:
+        _release(mlflow_client, name, token)
+
+
+def _take_over_if_stale(mlflow_client: MlflowClient, name: str, stale_after: float) -> None:
+    try:
+        tags = mlflow_client.get_registered_model(name).tags or {}
+    except MlflowException:
+        return  # released meanwhile: the next attempt creates it
+    try:
+        since = float(tags.get(_LOCK_SINCE, "nan"))
+    except ValueError:
+        since = math.nan
+    # An unreadable timestamp counts as stale: a lock nobody can date would block forever.
+    if math.isnan(since) or time.time() - since > stale_after:
+        with contextlib.suppress(MlflowException):
+            mlflow_client.delete_registered_model(name)
+
+
+def _release(mlflow_client: MlflowClient, name: str, token: str) -> None:
+    # Only our own: if ours was taken over as stale, the name now belongs to another holder.
+    with contextlib.suppress(MlflowException):
+        if (mlflow_client.get_registered_model(name).tags or {}).get(_LOCK_ID) == token:
+            mlflow_client.delete_registered_model(name)
 
 
 def set_alias(

@@ -567,11 +567,14 @@ def set_alias(
     client = _mlflow_client(settings)
     name = _model_name(model_name, settings)
     _require_model(client, name)
-    before = registry.alias_version(client, name, alias)
-    try:
-        registry.set_alias(client, name, alias, version, floors=_champion_floors(settings, force))
-    except registry.UnservableVersionError as error:
-        _refused(error, "set-alias")
+    floors = _champion_floors(settings, force)
+    # The same lock as training runs' promotions: the champion history is read, then rewritten.
+    with registry.promotion_lock(client, name):
+        before = registry.alias_version(client, name, alias)
+        try:
+            registry.set_alias(client, name, alias, version, floors=floors)
+        except registry.UnservableVersionError as error:
+            _refused(error, "set-alias")
     was = f" (was v{before.version})" if before is not None else ""
     console.print(f"{name}: {alias} -> v{version}{was}")
 
@@ -586,10 +589,12 @@ def rollback(model_name: ModelNameOption = None, force: ForceOption = False) -> 
     client = _mlflow_client(settings)
     name = _model_name(model_name, settings)
     _require_model(client, name)
-    try:
-        previous, current = registry.rollback_champion(client, name, floors=_champion_floors(settings, force))
-    except registry.UnservableVersionError as error:
-        _refused(error, "rollback")
+    floors = _champion_floors(settings, force)
+    with registry.promotion_lock(client, name):
+        try:
+            previous, current = registry.rollback_champion(client, name, floors=floors)
+        except registry.UnservableVersionError as error:
+            _refused(error, "rollback")
     console.print(f"{name}: champion v{previous} -> v{current}")
 
 

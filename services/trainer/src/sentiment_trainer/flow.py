@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -260,16 +260,22 @@ def training_flow(
             steps.mark_run_failed(client, logged.run_id, one_line(error, run.tracking_uri))
             raise
 
-    snapshot = promotion.snapshot_registry(client, run.model_name)
-    try:
-        version = _timed(timings, "register-model", register_model, run, logged, report, lineage)
-        comparison = None
-        if run.set_champion:
-            comparison = _timed(timings, "promote-champion", promote_champion, run, version, report, trained, champion)
-            _record_comparison(client, logged.run_id, comparison)
-    except BaseException as error:
-        _undo(client, run, logged.run_id, snapshot, error)
-        raise
+    # Register-and-promote is serialised across every run and CLI command that moves aliases (issue 15): two
+    # overlapping champion runs would both read "no champion", or one would drop the other's history entry.
+    lock = registry.promotion_lock(client, run.model_name) if run.set_champion else nullcontext()
+    with lock:
+        snapshot = promotion.snapshot_registry(client, run.model_name)
+        try:
+            version = _timed(timings, "register-model", register_model, run, logged, report, lineage)
+            comparison = None
+            if run.set_champion:
+                comparison = _timed(
+                    timings, "promote-champion", promote_champion, run, version, report, trained, champion
+                )
+                _record_comparison(client, logged.run_id, comparison)
+        except BaseException as error:
+            _undo(client, run, logged.run_id, snapshot, error)
+            raise
     if comparison is None:
         print(f"registered v{version} without changing aliases (set_champion is off)")
 
