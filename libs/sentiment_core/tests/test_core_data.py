@@ -177,3 +177,13 @@ def test_bad_test_files_name_the_file_and_the_problem(tmp_path: Path, content: s
         load_test_set(path, TRAINING)
     assert str(raised.value).startswith(str(path))
     assert problem in str(raised.value)
+
+
+def test_too_few_rows_to_split_names_the_file_and_the_minimum(tmp_path: Path) -> None:
+    """Issue 12, item 11: a 2-row file failed with sklearn's "test_size = 1 should be greater or equal to ..."."""
+    frame = load_dataset(write(tmp_path / "two.csv", "text,label\ngreat film,1\nawful film,0\n"))
+    expected = r"two\.csv: 2 rows .* too few to split with test_size 0\.2: at least 6 rows"
+    with pytest.raises(DatasetError, match=expected):
+        split_dataset(frame, test_size=0.2, seed=1)
+    six = load_dataset(write(tmp_path / "six.csv", GOOD + "fine film,1\nbad film,0\n"))
+    assert len(split_dataset(six, test_size=0.2, seed=1).test) == 2

@@ -34,11 +34,29 @@ def test_overrides(tmp_path: Path) -> None:
         ({"train.C": "1"}, "unknown parameter section"),
         ({"data.seed": "x"}, "data.seed must be int"),
         ({"model.C": "-1"}, "C must be > 0"),
+        # Issue 12, item 11: refused when the config is read, before anything trains, naming the parameter.
+        ({"promotion.min_improvement": "-1"}, "promotion.min_improvement must be a number >= 0"),
+        ({"promotion.min_improvement": "nan"}, "promotion.min_improvement must be a number >= 0"),
+        ({"promotion.min_accuracy": "1.5"}, "promotion.min_accuracy must be a number between 0 and 1"),
+        ({"promotion.min_held_out": "1"}, "promotion.min_held_out must be an integer >= 2"),
+        ({"model.nb_alpha": "nan"}, "model.nb_alpha must be a finite number, got nan"),
+        ({"model.C": "inf"}, "model.C must be a finite number"),
+        ({"data.test_size": "0"}, "data.test_size must be between 0 and 1"),
+        ({"data.test_size": "nan"}, "data.test_size must be between 0 and 1"),
+        ({"data.sample_size": "-5"}, "data.sample_size must be >= 0"),
+        ({"data.seed": "-1"}, "data.seed must be between 0 and 2\\*\\*32 - 1"),
     ],
 )
 def test_bad_overrides(overrides: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         load_params(REPO_PARAMS, overrides)
+
+
+def test_repo_params_promotion_floors_match_the_library_defaults() -> None:
+    """The API has no params.yaml: it uses QualityFloors' defaults, so they must be the file's."""
+    from sentiment_core.quality_gate import QualityFloors
+
+    assert load_params(REPO_PARAMS).promotion.floors() == QualityFloors()
 
 
 def test_bad_files(tmp_path: Path) -> None:

@@ -134,3 +134,21 @@ def test_drift_reference_travels_with_the_run(tracking_uri: str, model_name: str
     # A run logged without one (as every run before profiles existed): "no profile", not an error.
     without = registry.log_training_run(**common)
     assert registry.load_drift_reference(client, without.run_id) is None
+
+
+def test_promotion_lock_excludes_a_second_holder_and_takes_over_a_stale_one(tracking_uri: str, model_name: str) -> None:
+    """Issue 15, item 2: the lock the register-and-promote section, set-alias and rollback hold."""
+    client = MlflowClient()
+    lock_name = model_name + registry.PROMOTION_LOCK_SUFFIX
+    with registry.promotion_lock(client, model_name):
+        assert client.get_registered_model(lock_name).tags["lock.holder"]
+        second = registry.promotion_lock(client, model_name, timeout=1.0, poll_seconds=0.2)
+        with pytest.raises(registry.RegistryError, match="another run is promoting"), second:
+            pass
+    assert client.search_registered_models(f"name='{lock_name}'") == []
+
+    # A holder that died long ago left its lock behind: the next one takes it over instead of waiting forever.
+    client.create_registered_model(lock_name, tags={"lock.id": "dead", "lock.acquired_at": "0"})
+    with registry.promotion_lock(client, model_name, timeout=5.0, poll_seconds=0.1):
+        assert client.get_registered_model(lock_name).tags["lock.id"] != "dead"
+    assert client.search_registered_models(f"name='{lock_name}'") == []

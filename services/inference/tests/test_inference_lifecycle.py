@@ -140,13 +140,17 @@ def test_broken_models_are_rejected_and_the_old_one_keeps_serving(
     wait_for(lambda: serving_version(service) == good, PICKUP_SECONDS + 10, f"v{good} served", service)
 
     broken = {
-        # Claims a high accuracy, so only the canary check can catch it.
-        "single class": reg.register(model_name, shared_logged.single_class, {"metric.accuracy": "0.95"}),
+        # Claims good held-out evidence, so only the canary check can catch it.
+        "single class": reg.register(
+            model_name,
+            shared_logged.single_class,
+            {"metric.accuracy": "0.95", "metric.f1": "0.95", "quality.predicted_negative": "200"},
+        ),
         "hash mismatch": reg.register(model_name, shared_logged.hash_mismatch),
         "unloadable": reg.register(model_name, shared_logged.unloadable),
     }
     reasons = {
-        "single class": "predicts only ['positive']",
+        "single class": "predicts only 'positive' on the 12 canary texts",
         "hash mismatch": "differs from the registry's model.sha256 tag",
         "unloadable": "cannot be loaded safely",
     }
@@ -183,6 +187,36 @@ def test_broken_models_are_rejected_and_the_old_one_keeps_serving(
     fixed = reg.register(model_name, shared_logged.good_b)
     reg.promote(model_name, fixed)
     wait_for(lambda: serving_version(service) == fixed, PICKUP_SECONDS, f"v{fixed} served", service)
+
+
+def test_a_replica_started_under_a_junk_champion_serves_the_last_good_one_then_the_next_champion(
+    shared_registry: ModelRegistry,
+    shared_logged: SharedLogged,
+    model_name: str,
+    start_service: Callable[..., HttpServer],
+) -> None:
+    """Issue 12: with a junk champion in the registry, a replica that started served nothing (503 no_champion)."""
+    reg = shared_registry
+    good = reg.register(model_name, shared_logged.good_a)
+    reg.promote(model_name, good)
+    junk = reg.register(model_name, shared_logged.single_class)
+    reg.promote(model_name, junk)  # past the floors, as `set-alias --force` would
+    service = start_service(reg.tracking_uri, model_name)
+    wait_for(lambda: serving_version(service) == good, PICKUP_SECONDS + 10, f"fallback v{good} served", service)
+    health = httpx.get(f"{service.url}/health", timeout=5).json()
+    assert health["serving"] == "fallback"
+    assert health["ready"] is True
+    assert health["champion_rejected"]["version"] == junk
+    assert "predicts only 'positive'" in health["champion_rejected"]["reason"]
+    info = httpx.get(f"{service.url}/model-info", timeout=5).json()
+    assert (info["version"], info["serving"]) == (good, "fallback")
+    assert info["champion_rejected"]["version"] == junk
+
+    fixed = reg.register(model_name, shared_logged.good_b)
+    reg.promote(model_name, fixed)
+    wait_for(lambda: serving_version(service) == fixed, PICKUP_SECONDS, f"champion v{fixed} served", service)
+    health = httpx.get(f"{service.url}/health", timeout=5).json()
+    assert (health["serving"], health["champion_rejected"]) == ("champion", None)
 
 
 def test_keeps_serving_through_an_mlflow_outage_and_recovers(

@@ -19,6 +19,7 @@ from sklearn.preprocessing import FunctionTransformer
 
 from sentiment_core import registry
 from sentiment_core.model import save_pipeline
+from sentiment_core.quality_gate import QualityFloors
 from sentiment_inference.main import create_app
 from sentiment_inference.metrics import ServiceMetrics
 from sentiment_inference.model_store import LoadedModel, ModelRejectedError, ModelStore, validate
@@ -29,7 +30,14 @@ from sentiment_inference.serving import MicroBatcher
 from sentiment_inference.settings import Settings
 from services.inference.tests.inference_helpers import TinyModels, sha256, skops_bytes
 
-GOOD_TAGS = {"metric.accuracy": "0.85", "lineage.git_commit": "abc"}
+GOOD_TAGS = {
+    "metric.accuracy": "0.85",
+    "metric.f1": "0.85",
+    "quality.held_out_size": "400",
+    "quality.predicted_negative": "200",
+    "quality.predicted_positive": "200",
+    "lineage.git_commit": "abc",
+}
 
 
 def loaded(pipeline: Any, version: str = "1", tags: dict[str, str] | None = None) -> LoadedModel:
@@ -85,28 +93,31 @@ def test_mlflow_progress_bars_are_off_so_json_logs_stay_json(monkeypatch: pytest
 
 # --- validation ---------------------------------------------------------------------------------------------
 def test_validation_accepts_a_real_model(tiny_models: TinyModels) -> None:
-    checks = validate(loaded(tiny_models.good_a), min_accuracy=0.7, canary_min_accuracy=0.75)
+    checks = validate(loaded(tiny_models.good_a), floors=QualityFloors())
     assert checks["canary_accuracy"] >= 0.75
 
 
 @pytest.mark.parametrize(
     ("tags", "message"),
     [
-        ({"metric.accuracy": "0.55"}, "below the floor"),
-        ({}, "no readable 'metric.accuracy' tag"),
-        ({"metric.accuracy": "n/a"}, "no readable 'metric.accuracy' tag"),
+        ({**GOOD_TAGS, "metric.accuracy": "0.55"}, "held-out accuracy 0.5500 below the floor 0.7000"),
+        ({**GOOD_TAGS, "metric.f1": "0.6"}, "held-out F1 0.6000 below the floor 0.7000"),
+        ({**GOOD_TAGS, "quality.held_out_size": "10"}, "held-out split of 10 reviews, fewer than the minimum 200"),
+        ({**GOOD_TAGS, "quality.predicted_negative": "0"}, "predicts only 'positive' on its held-out split"),
+        ({}, "no recorded held-out size"),
+        ({"metric.accuracy": "n/a"}, "no recorded held-out accuracy"),
     ],
 )
 def test_validation_enforces_the_recorded_accuracy_floor(
     tiny_models: TinyModels, tags: dict[str, str], message: str
 ) -> None:
     with pytest.raises(ModelRejectedError, match=message):
-        validate(loaded(tiny_models.good_a, tags=tags), min_accuracy=0.7, canary_min_accuracy=0.75)
+        validate(loaded(tiny_models.good_a, tags=tags), floors=QualityFloors())
 
 
 def test_validation_rejects_a_single_class_model(tiny_models: TinyModels) -> None:
-    with pytest.raises(ModelRejectedError, match=r"predicts only \['positive'\]"):
-        validate(loaded(tiny_models.single_class), min_accuracy=0.7, canary_min_accuracy=0.75)
+    with pytest.raises(ModelRejectedError, match=r"predicts only 'positive' on the 12 canary texts"):
+        validate(loaded(tiny_models.single_class), floors=QualityFloors())
 
 
 def test_a_model_with_other_classes_is_rejected(tiny_models: TinyModels) -> None:
@@ -248,6 +259,7 @@ class FakeGateway:
         self.down = False
         self.store_down = False
         self.fetches: list[str] = []
+        self.history: list[str] = []  # champion.history, oldest first
 
     def champion(self) -> ChampionRef | None:
         if self.down:
@@ -262,6 +274,11 @@ class FakeGateway:
             raise FetchFailedError("artifact store unreachable")
         return self.pipelines[ref.version]
 
+    def champion_history(self) -> list[ChampionRef]:
+        if self.down:
+            raise ConnectionError("registry unreachable")
+        return [ChampionRef(v, "run", self.tags.get(v, GOOD_TAGS)) for v in reversed(self.history)]
+
 
 def make_poller(gateway: FakeGateway, **overrides: Any) -> tuple[ChampionPoller, ModelStore, ServiceMetrics]:
     store, metrics = ModelStore(), ServiceMetrics()
@@ -271,8 +288,7 @@ def make_poller(gateway: FakeGateway, **overrides: Any) -> tuple[ChampionPoller,
         "interval": 1.0,
         "max_backoff": 8.0,
         "rejected_retry_seconds": 600.0,
-        "min_accuracy": 0.7,
-        "canary_min_accuracy": 0.75,
+        "floors": QualityFloors(),
         **overrides,
     }
     return ChampionPoller(gateway=gateway, store=store, metrics=metrics, **options), store, metrics
@@ -366,6 +382,85 @@ def test_a_failed_download_is_retried_not_rejected(tiny_models: TinyModels) -> N
         assert store.current is not None
 
     asyncio.run(scenario())
+
+
+def test_a_cold_start_under_a_junk_champion_serves_an_earlier_one_then_swaps_back(tiny_models: TinyModels) -> None:
+    """Issue 12: a replica that started while the champion was junk served nothing (503 no_champion)."""
+    gateway = FakeGateway({"1": tiny_models.good_a, "2": tiny_models.good_b, "3": tiny_models.single_class})
+    gateway.history = ["1", "2", "3"]
+    gateway.champion_version = "3"  # passes the held-out tags, fails the canaries: one class only
+    gateway.tags["2"] = {**GOOD_TAGS, "quality.held_out_size": "10"}  # below the floors too: skipped
+    poller, store, _ = make_poller(gateway, rejected_retry_seconds=0.05)
+
+    async def scenario() -> None:
+        result = await poller.poll_once()
+        assert result.outcome == "fallback", result
+        assert result.version == "1"
+        assert store.current is not None
+        assert store.current.version == "1"
+        assert poller.serving_mode() == "fallback"
+        rejection = poller.champion_rejection()
+        assert rejection is not None
+        assert rejection["version"] == "3"
+        assert "predicts only 'positive'" in rejection["reason"]
+        assert "fewer than the minimum 200" in poller.state.rejected["2"].reason
+
+        # The alias moves back to a version that now clears the floors: it serves, the fallback ends.
+        gateway.tags["2"] = GOOD_TAGS
+        gateway.champion_version = "2"
+        await asyncio.sleep(0.2)  # past the rejected version's retry time
+        assert (await poller.poll_once()).outcome == "loaded"
+        assert store.current.version == "2"
+        assert poller.serving_mode() == "champion"
+        assert poller.champion_rejection() is None
+
+    asyncio.run(scenario())
+
+
+def test_no_fallback_without_an_earlier_servable_champion(tiny_models: TinyModels) -> None:
+    gateway = FakeGateway({"3": tiny_models.single_class})
+    gateway.history = ["3"]
+    gateway.champion_version = "3"
+    poller, store, _ = make_poller(gateway)
+
+    async def scenario() -> None:
+        assert (await poller.poll_once()).outcome == "rejected"
+        assert store.current is None
+        assert poller.serving_mode() == "none"
+        assert (await poller.poll_once()).outcome == "skipped"
+
+    asyncio.run(scenario())
+
+
+def test_public_views_hide_internal_hosts_the_admin_view_keeps_them(tiny_models: TinyModels) -> None:
+    """Issue 12, item 12: /model-info showed anonymous callers the internal MLflow URL of a failed poll."""
+    leak = "HTTPConnectionPool(host='mlflow.internal', port=5000): Max retries exceeded with url: /api/2.0/x"
+
+    class Unreachable(FakeGateway):
+        def champion(self) -> ChampionRef | None:
+            raise ConnectionError(leak + " (http://10.1.2.3:5000/api)")
+
+    gateway = Unreachable({})
+    app = create_app(Settings(ADMIN_TOKEN="t0ken-for-tests-only"), gateway=gateway)
+
+    async def scenario() -> list[httpx.Response]:
+        await app.state.service.poller.poll_once()
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app") as client:
+            return [
+                await client.get("/model-info"),
+                await client.get("/health"),
+                await client.post("/admin/reload", headers={"Authorization": "Bearer t0ken-for-tests-only"}),
+            ]
+
+    info, health, admin = asyncio.run(scenario())
+    assert info.json()["poll"]["last_poll_result"] == "failed"
+    message = info.json()["poll"]["last_poll_message"]
+    assert message.startswith("registry unreachable: HTTPConnectionPool(<redacted>, <redacted>)")
+    for secret in ("mlflow.internal", "5000", "10.1.2.3", "/api/2.0"):
+        assert secret not in info.text
+        assert secret not in health.text
+    assert health.json()["serving"] == "none"
+    assert "mlflow.internal" in admin.json()["message"]
 
 
 # --- app-level behaviour that needs no server ---------------------------------------------------------------

@@ -153,6 +153,13 @@ def test_train_and_prepare_input_errors_are_one_line(tmp_path: Path, one_class_d
     _assert_one_line_error(*_invoke("train", "--data", str(tmp_path / "missing.csv")), "dataset not found")
     _assert_one_line_error(*_invoke("train", "--param", "C"), "--param expects key=value")
     _assert_one_line_error(*_invoke("train", "--param", "nonsense=1"), "unknown model parameter")
+    # Issue 12, item 11: refused while the run config is read, before MLflow, Prefect or training.
+    _assert_one_line_error(
+        *_invoke("train", "--param", "promotion.min_improvement=-1"), "promotion.min_improvement must be a number >= 0"
+    )
+    _assert_one_line_error(*_invoke("train", "-p", "nb_alpha=nan"), "model.nb_alpha must be a finite number, got nan")
+    _assert_one_line_error(*_invoke("train", "-p", "data.test_size=1.5"), "data.test_size must be between 0 and 1")
+    _assert_one_line_error(*_invoke("train", "-p", "promotion.min_f1=2"), "promotion.min_f1 must be a number between")
     _assert_one_line_error(*_invoke("prepare", "--source", str(tmp_path / "none.csv")), "source file not found")
     bad = tmp_path / "bad.csv"
     bad.write_text("text,label\nfine,1\n,0\n")
@@ -190,3 +197,84 @@ def test_module_entry_point_errors_without_traceback(tmp_path: Path) -> None:
         check=False,
     )
     _assert_one_line_error(result.returncode, result.stdout, result.stderr, "cannot reach MLflow")
+
+
+@pytest.mark.slow
+def test_too_small_a_file_fails_naming_it_and_the_minimum(
+    tmp_path: Path, tracking_uri: str, prefect_api: str, model_name: str
+) -> None:
+    """Issue 12, item 11: a 2-row file failed with sklearn's raw "test_size = 1 should be ..." naming no file."""
+    two = tmp_path / "two-rows.csv"
+    two.write_text("text,label\na wonderful film,1\na dreadful film,0\n")
+    _assert_one_line_error(
+        *_invoke("train", "--data", str(two), "--model-name", model_name, "--experiment", model_name),
+        f"{two}: 2 rows (1 in the smaller class) are too few to split with test_size 0.2: at least 6 rows",
+    )
+
+
+def _tiny_file(source: Path, path: Path, rows: int) -> Path:
+    """`rows` real reviews, half of each class: enough to train, far too few to judge a model on."""
+    import pandas as pd
+
+    frame = pd.read_csv(source)
+    half = rows // 2
+    pd.concat([frame[frame["label"] == 1].head(half), frame[frame["label"] == 0].head(half)]).to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.slow
+def test_junk_never_becomes_champion_and_set_alias_or_rollback_refuse_it(
+    trainer_data: Path, tmp_path: Path, tracking_uri: str, prefect_api: str, model_name: str
+) -> None:
+    """Issue 12, items 4 and 5: `train --champion` on 10 reviews promoted accuracy 0.5; set-alias moved champion to
+    versions the API rejects, exit 0. Now the floors hold before any alias moves, and --force is explicit."""
+    from mlflow.tracking import MlflowClient
+
+    from sentiment_core import registry
+
+    names = ["--model-name", model_name, "--experiment", model_name]
+    small = ["-p", "n_features=4096", "-p", "ngram_max=1"]
+    code, out, err = _invoke("train", "--champion", "--data", str(trainer_data), *names, *small)
+    assert code == 0, out + err
+    assert "promoted to champion" in out
+
+    ten = _tiny_file(trainer_data, tmp_path / "ten.csv", 10)
+    code, out, err = _invoke("train", "--champion", "--data", str(ten), *names, *small)
+    assert code == 0, out + err
+    assert "challenger" in out
+    assert "below the quality floors" in out
+    assert "held-out split of 2 reviews, fewer than the minimum 200" in " ".join(out.split())
+    client = MlflowClient(tracking_uri)
+    assert registry.alias_version(client, model_name, "champion").version == "1"
+    assert client.get_model_version(model_name, "2").tags["promotion.decision"] == "not-promoted"
+
+    _assert_one_line_error(
+        *_invoke("set-alias", "--version", "2", "--alias", "champion", "--model-name", model_name),
+        f"refused: version 2 of '{model_name}' cannot serve: below the quality floors: held-out split of 2 reviews",
+    )
+    assert registry.alias_version(client, model_name, "champion").version == "1"
+    code, out, err = _invoke("set-alias", "--version", "2", "--alias", "challenger", "--model-name", model_name)
+    assert code == 0, err  # only champion serves: other aliases are not gated
+
+    code, out, err = _invoke("train", "--data", str(trainer_data), *names, *small, "-p", "data.seed=7")
+    assert code == 0, out + err
+    # --force is the explicit way past the floors; then a good version takes over again.
+    force_junk = ["set-alias", "--version", "2", "--alias", "champion", "--force"]
+    code, out, err = _invoke(*force_junk, "--model-name", model_name)
+    assert code == 0, err
+    code, out, err = _invoke("set-alias", "--version", "3", "--alias", "champion", "--model-name", model_name)
+    assert code == 0, err
+    assert "champion -> v3 (was v2)" in out
+    # Rolling back would crown v2 again: refused, nothing moves, unless --force.
+    _assert_one_line_error(*_invoke("rollback", "--model-name", model_name), "refused: version 2 of")
+    assert registry.alias_version(client, model_name, "champion").version == "3"
+    code, out, err = _invoke("rollback", "--model-name", model_name, "--force")
+    assert code == 0, err
+    assert "champion v3 -> v2" in out
+
+    # An artifact that is not the one registered: refused like the API would.
+    client.set_model_version_tag(model_name, "3", "model.sha256", "0" * 64)
+    _assert_one_line_error(
+        *_invoke("set-alias", "--version", "3", "--alias", "champion", "--model-name", model_name),
+        "artifact hash differs from the registry's model.sha256 tag",
+    )

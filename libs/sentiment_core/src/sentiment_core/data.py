@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,10 @@ def load_dataset(path: str | Path, purpose: str = "to train a classifier") -> pd
             raise DatasetError(path, f"not a readable Parquet file ({error})") from None
     else:
         frame = _read_csv(path)
-    return validate_dataset(frame, source=path, purpose=purpose)
+    clean = validate_dataset(frame, source=path, purpose=purpose)
+    # The file travels with its rows, so a later step (split_dataset) can name it in its errors.
+    clean.attrs["source"] = str(path)
+    return clean
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -196,10 +200,27 @@ def split_dataset(frame: pd.DataFrame, test_size: float, seed: int) -> DatasetSp
     """Stratified train/test split; the same seed and data always give the same split."""
     if not 0.0 < test_size < 1.0:
         raise ValueError(f"test_size must be between 0 and 1 (exclusive), got {test_size}")
+    needed = min_rows_to_split(test_size)
+    smallest_class = int(frame[LABEL].value_counts().min()) if len(frame) else 0
+    if len(frame) < needed or smallest_class < 2:
+        raise DatasetError(
+            frame.attrs.get("source", "<dataframe>"),
+            f"{len(frame)} rows ({smallest_class} in the smaller class) are too few to split with test_size"
+            f" {test_size}: at least {needed} rows, with at least 2 of each class, are needed",
+        )
     train, test = train_test_split(frame, test_size=test_size, random_state=seed, stratify=frame[LABEL])
     if train[LABEL].nunique() < 2 or test[LABEL].nunique() < 2:
         raise ValueError("the split left a side with one class only; use more data or another test_size")
     return DatasetSplit(train=train.reset_index(drop=True), test=test.reset_index(drop=True))
+
+
+def min_rows_to_split(test_size: float) -> int:
+    """Fewest rows a stratified split accepts: both sides need one review of each class at least."""
+    # sklearn gives the test side ceil(test_size * rows) rows. Bounded: a test_size within 1e-6 of 0 or 1 is absurd.
+    for rows in range(4, 10**6):
+        if math.ceil(test_size * rows) >= 2 and rows - math.ceil(test_size * rows) >= 2:
+            return rows
+    return 10**6
 
 
 def sample_stratified(frame: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:

@@ -57,6 +57,11 @@ class ModelConfig:
     random_state: int = 42
 
     def __post_init__(self) -> None:
+        # NaN passes every `<=` check below and then fails deep in sklearn naming no parameter: refuse it here.
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if isinstance(value, float) and not np.isfinite(value):
+                raise ValueError(f"model.{item.name} must be a finite number, got {value}")
         if self.vectorizer not in ("hashing", "tfidf"):
             raise ValueError(f"model.vectorizer must be 'hashing' or 'tfidf', got {self.vectorizer!r}")
         if self.weighting not in ("nb", "tfidf"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import yaml
 
 from sentiment_core.model import ModelConfig
+from sentiment_core.quality_gate import QualityFloors
 from sentiment_core.settings import DEFAULT_EXPERIMENT_NAME, DEFAULT_MODEL_NAME
 
 
@@ -26,11 +28,43 @@ class DataParams:
     test_size: float = 0.2
     seed: int = 42
 
+    def __post_init__(self) -> None:
+        # Checked when the run config is read, before any training (sklearn would fail later, naming nothing).
+        if not str(self.path).strip():
+            raise ValueError("data.path must not be empty")
+        if self.sample_size < 0:
+            raise ValueError(f"data.sample_size must be >= 0 (0 keeps every row), got {self.sample_size}")
+        if not math.isfinite(self.test_size) or not 0.0 < self.test_size < 1.0:
+            raise ValueError(f"data.test_size must be between 0 and 1 (exclusive), got {self.test_size}")
+        if not 0 <= self.seed < 2**32:
+            raise ValueError(f"data.seed must be between 0 and 2**32 - 1, got {self.seed}")
+
 
 @dataclass(frozen=True)
 class PromotionParams:
     # The candidate must beat the champion's F1, both scored on the same held-out split, by more than this.
     min_improvement: float = 0.0
+    # Absolute floors (sentiment_core.quality_gate): a candidate below any of them is never promoted.
+    min_held_out: int = QualityFloors.min_held_out
+    min_accuracy: float = QualityFloors.min_accuracy
+    min_f1: float = QualityFloors.min_f1
+    min_canary_accuracy: float = QualityFloors.min_canary_accuracy
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.min_improvement) or self.min_improvement < 0:
+            raise ValueError(f"promotion.min_improvement must be a number >= 0, got {self.min_improvement}")
+        try:
+            self.floors()
+        except ValueError as error:
+            raise ValueError(f"promotion.{error}") from None
+
+    def floors(self) -> QualityFloors:
+        return QualityFloors(
+            min_held_out=self.min_held_out,
+            min_accuracy=self.min_accuracy,
+            min_f1=self.min_f1,
+            min_canary_accuracy=self.min_canary_accuracy,
+        )
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,18 @@ The only module of the library that imports MLflow. `decide_promotion` is pure a
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import math
 import os
+import socket
 import subprocess
 import tempfile
-from collections.abc import Sequence
-from dataclasses import dataclass
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +32,12 @@ from mlflow.tracking import MlflowClient
 from sklearn.pipeline import Pipeline
 
 import sentiment_core
+from sentiment_core import quality_gate
 from sentiment_core.data import DatasetSummary
 from sentiment_core.drift import DRIFT_REFERENCE_ARTIFACT, DriftReference
 from sentiment_core.evaluation import EvaluationReport
 from sentiment_core.model import TRUSTED_TYPES, load_pipeline
+from sentiment_core.quality_gate import HeldOutEvidence, QualityFloors, QualityGateError, held_out_failures
 from sentiment_core.settings import CHALLENGER_ALIAS, CHAMPION_ALIAS
 from sentiment_core.tags import (
     METRIC_TAG_PREFIX,
@@ -53,6 +61,15 @@ MODEL_FILE = "model.skops"
 
 class RegistryError(RuntimeError):
     """A registry operation that cannot go on; the message is meant for a human."""
+
+
+class UnservableVersionError(RegistryError):
+    """A version the API would refuse to serve (missing or altered artifact, unloadable, below the quality floors)."""
+
+    def __init__(self, model_name: str, version: str, reason: str) -> None:
+        self.version = version
+        self.reason = reason
+        super().__init__(f"version {version} of '{model_name}' cannot serve: {reason}")
 
 
 @dataclass(frozen=True)
@@ -125,13 +142,19 @@ def decide_promotion(
     champion_score: float | None,
     min_improvement: float = 0.0,
     champion_version: str | None = None,
+    floor_failures: Sequence[str] = (),
 ) -> PromotionDecision:
-    """Promote when there is no champion, or when the candidate's F1 beats the champion's by more than the margin.
+    """Promote when the candidate clears the quality floors (`floor_failures` is empty, see quality_gate) and
+    there is no champion, or its F1 beats the champion's by more than the margin.
 
     Both scores must come from the same held-out split: the caller re-scores the champion on it.
     """
     if min_improvement < 0:
         raise ValueError(f"min_improvement must be >= 0, got {min_improvement}")
+    if floor_failures:
+        # Absolute before relative: beating a champion scored on the same 10 reviews proves nothing.
+        reason = f"below the quality floors: {'; '.join(floor_failures)}"
+        return PromotionDecision(False, reason, candidate_score, champion_score, champion_version)
     if champion_score is None:
         return PromotionDecision(True, "no champion yet", candidate_score, None, None)
     gain = candidate_score - champion_score
@@ -266,6 +289,8 @@ def version_tags(logged: LoggedModel, report: EvaluationReport, lineage: Lineage
         **lineage.tags(),
         TAG_MODEL_SHA256: logged.sha256,
         **{METRIC_TAG_PREFIX + name: f"{value:.6f}" for name, value in report.metrics().items()},
+        # What the quality gate reads back before this version may hold `champion` or serve.
+        **HeldOutEvidence.from_report(report).tags(),
     }
 
 
@@ -299,9 +324,123 @@ def champion_history(mlflow_client: MlflowClient, model_name: str) -> list[str]:
     return [version for version in raw.split(",") if version]
 
 
-def set_alias(mlflow_client: MlflowClient, model_name: str, alias: str, version: str) -> None:
-    """Point `alias` at `version`. Moves of `champion` are appended to the history that rollback reads."""
+def check_servable(mlflow_client: MlflowClient, model_name: str, version: str, floors: QualityFloors) -> float | None:
+    """What the API checks before serving, run here: the artifact exists, matches its recorded sha256 and loads
+    safely, and the model clears the quality floors. Raises UnservableVersionError; returns the canary accuracy."""
+    tags = dict(get_version(mlflow_client, model_name, version).tags or {})
+    with tempfile.TemporaryDirectory() as scratch:
+        try:
+            model_file = download_version(model_name, version, Path(scratch))
+        except RegistryError as error:
+            raise UnservableVersionError(model_name, version, f"missing artifact ({error})") from None
+        except MlflowException as error:
+            raise UnservableVersionError(model_name, version, f"cannot download its artifact ({error})") from None
+        try:
+            verify_artifact(model_file, tags.get(TAG_MODEL_SHA256), f"version {version}")
+        except RegistryError as error:
+            raise UnservableVersionError(model_name, version, str(error)) from None
+        try:
+            pipeline = load_pipeline(model_file)
+        except Exception as error:
+            raise UnservableVersionError(model_name, version, f"cannot be loaded safely ({error})") from None
+    try:
+        return quality_gate.check(f"version {version}", HeldOutEvidence.from_tags(tags), pipeline, floors)
+    except QualityGateError as error:
+        raise UnservableVersionError(model_name, version, f"below the quality floors: {error.reason}") from None
+
+
+# A registered model of this name exists while someone holds the promotion lock of `<model>` (see promotion_lock).
+PROMOTION_LOCK_SUFFIX = ".promotion-lock"
+_LOCK_ID = "lock.id"
+_LOCK_HOLDER = "lock.holder"
+_LOCK_SINCE = "lock.acquired_at"
+
+
+@contextmanager
+def promotion_lock(
+    mlflow_client: MlflowClient,
+    model_name: str,
+    *,
+    timeout: float = 900.0,
+    stale_after: float = 900.0,
+    poll_seconds: float = 0.5,
+) -> Iterator[None]:
+    """Hold the registry-wide lock on `model_name`'s aliases: read the champion, compare, move aliases, rewrite
+    `champion.history`, with no other run or command doing the same meanwhile.
+
+    Why in the registry: every writer already talks to it (the k8s deployment's runs, CLI runs with or without a
+    Prefect server, set-alias, rollback); a Prefect concurrency limit would miss CLI runs on an ephemeral Prefect.
+    The lock is the existence of the registered model `<model_name>.promotion-lock`: creating a name that exists
+    fails atomically in MLflow's store (unique key), and deleting it releases. A holder that died leaves it: after
+    `stale_after` seconds a waiter takes it over (the section takes seconds; the default leaves a wide margin).
+    """
+    name = model_name + PROMOTION_LOCK_SUFFIX
+    token = uuid.uuid4().hex
+    holder = f"{socket.gethostname()} pid {os.getpid()}"
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            mlflow_client.create_registered_model(
+                name,
+                tags={_LOCK_ID: token, _LOCK_HOLDER: holder, _LOCK_SINCE: f"{time.time():.3f}"},
+                description=(
+                    f"Lock: held while a run or command moves aliases of '{model_name}'. Deleted when it is done;"
+                    f" one older than {stale_after:.0f}s is taken over as stale."
+                ),
+            )
+            break
+        except MlflowException as error:
+            if error.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        _take_over_if_stale(mlflow_client, name, stale_after)
+        if time.monotonic() >= deadline:
+            raise RegistryError(
+                f"another run is promoting '{model_name}' (registered model '{name}' exists) and did not finish"
+                f" within {timeout:.0f}s; if no run is active, delete '{name}' in MLflow"
+            )
+        time.sleep(poll_seconds)
+    try:
+        yield
+    finally:
+        _release(mlflow_client, name, token)
+
+
+def _take_over_if_stale(mlflow_client: MlflowClient, name: str, stale_after: float) -> None:
+    try:
+        tags = mlflow_client.get_registered_model(name).tags or {}
+    except MlflowException:
+        return  # released meanwhile: the next attempt creates it
+    try:
+        since = float(tags.get(_LOCK_SINCE, "nan"))
+    except ValueError:
+        since = math.nan
+    # An unreadable timestamp counts as stale: a lock nobody can date would block forever.
+    if math.isnan(since) or time.time() - since > stale_after:
+        with contextlib.suppress(MlflowException):
+            mlflow_client.delete_registered_model(name)
+
+
+def _release(mlflow_client: MlflowClient, name: str, token: str) -> None:
+    # Only our own: if ours was taken over as stale, the name now belongs to another holder.
+    with contextlib.suppress(MlflowException):
+        if (mlflow_client.get_registered_model(name).tags or {}).get(_LOCK_ID) == token:
+            mlflow_client.delete_registered_model(name)
+
+
+def set_alias(
+    mlflow_client: MlflowClient,
+    model_name: str,
+    alias: str,
+    version: str,
+    floors: QualityFloors | None = None,
+) -> None:
+    """Point `alias` at `version`. Moves of `champion` are appended to the history that rollback reads.
+
+    With `floors`, `champion` moves only to a servable version (`check_servable`); without, no check (--force).
+    """
     get_version(mlflow_client, model_name, version)
+    if alias == CHAMPION_ALIAS and floors is not None:
+        check_servable(mlflow_client, model_name, version, floors)
     mlflow_client.set_registered_model_alias(model_name, alias, version)
     if alias == CHAMPION_ALIAS:
         history = champion_history(mlflow_client, model_name)
@@ -310,14 +449,35 @@ def set_alias(mlflow_client: MlflowClient, model_name: str, alias: str, version:
         mlflow_client.set_registered_model_tag(model_name, TAG_CHAMPION_HISTORY, ",".join(history))
 
 
-def promote(mlflow_client: MlflowClient, model_name: str, version: str, decision: PromotionDecision) -> None:
-    """Record the decision on the version; move `champion` when promoted, else mark it `challenger`."""
+def promote(
+    mlflow_client: MlflowClient,
+    model_name: str,
+    version: str,
+    decision: PromotionDecision,
+    floors: QualityFloors | None = None,
+) -> PromotionDecision:
+    """Record the decision on the version; move `champion` when promoted, else mark it `challenger`.
+
+    With `floors`, a promotion is checked once more against the held-out evidence the version records (what the
+    API reads) and turned into "not promoted" if it falls short. Returns the decision applied.
+    """
+    if decision.promote and floors is not None:
+        tags = dict(get_version(mlflow_client, model_name, version).tags or {})
+        failures = held_out_failures(HeldOutEvidence.from_tags(tags), floors)
+        if failures:
+            decision = replace(decision, promote=False, reason=f"below the quality floors: {'; '.join(failures)}")
     tag_version(mlflow_client, model_name, version, decision.tags())
     set_alias(mlflow_client, model_name, CHAMPION_ALIAS if decision.promote else CHALLENGER_ALIAS, version)
+    return decision
 
 
-def rollback_champion(mlflow_client: MlflowClient, model_name: str) -> tuple[str, str]:
-    """Move `champion` back to the version that held it before. Returns (from_version, to_version)."""
+def rollback_champion(
+    mlflow_client: MlflowClient, model_name: str, floors: QualityFloors | None = None
+) -> tuple[str, str]:
+    """Move `champion` back to the version that held it before. Returns (from_version, to_version).
+
+    With `floors`, the target must be servable (`check_servable`), else UnservableVersionError and nothing moves.
+    """
     current = alias_version(mlflow_client, model_name, CHAMPION_ALIAS)
     if current is None:
         raise RegistryError(f"model '{model_name}' has no champion to roll back")
@@ -328,6 +488,8 @@ def rollback_champion(mlflow_client: MlflowClient, model_name: str) -> tuple[str
     if not history:
         raise RegistryError(f"model '{model_name}': no earlier champion than v{current.version} to roll back to")
     target = history[-1]
+    if floors is not None:
+        check_servable(mlflow_client, model_name, target, floors)
     mlflow_client.set_registered_model_alias(model_name, CHAMPION_ALIAS, target)
     mlflow_client.set_registered_model_tag(model_name, TAG_CHAMPION_HISTORY, ",".join(history))
     return current.version, target

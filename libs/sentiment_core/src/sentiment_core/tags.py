@@ -22,3 +22,9 @@ TAG_PROMOTION_CHAMPION_VERSION = "promotion.champion_version"
 TAG_CHAMPION_HISTORY = "champion.history"
 # `metric.f1` etc. on a version: its held-out metrics, readable without fetching the run.
 METRIC_TAG_PREFIX = "metric."
+# The quality gate's held-out evidence on a version (sentiment_core.quality_gate): how many reviews its metrics
+# were measured on and how many it predicted of each class there.
+QUALITY_TAG_PREFIX = "quality."
+TAG_HELD_OUT_SIZE = "quality.held_out_size"
+TAG_PREDICTED_NEGATIVE = "quality.predicted_negative"
+TAG_PREDICTED_POSITIVE = "quality.predicted_positive"

@@ -45,8 +45,7 @@ def build_service(settings: Settings, gateway: RegistryGateway | None = None) ->
         interval=settings.poll_interval_seconds,
         max_backoff=settings.poll_max_backoff_seconds,
         rejected_retry_seconds=settings.rejected_retry_seconds,
-        min_accuracy=settings.min_accuracy,
-        canary_min_accuracy=settings.canary_min_accuracy,
+        floors=settings.quality_floors(),
         freeze_heap_on_swap=settings.gc_freeze,
     )
     monitor = DriftMonitor(drift_config(settings), store, metrics_.registry)

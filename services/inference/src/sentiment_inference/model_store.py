@@ -1,7 +1,8 @@
 """The model being served: an immutable `LoadedModel`, swapped in whole by one reference assignment.
 
-A candidate is validated on built-in canary texts and warmed *before* it becomes `ModelStore.current`, so a
-request that read `current` once is served wholly by one model, old or new, never a mix.
+A candidate is validated (the library's quality floors: held-out evidence and canary texts) and warmed *before*
+it becomes `ModelStore.current`, so a request that read `current` once is served wholly by one model, old or new,
+never a mix.
 """
 
 from __future__ import annotations
@@ -16,29 +17,13 @@ from typing import Any
 
 import numpy as np
 
+from sentiment_core import quality_gate
 from sentiment_core.drift import DriftReference
 from sentiment_core.model import LABELS
+from sentiment_core.quality_gate import CANARIES, HeldOutEvidence, QualityFloors, QualityGateError
 from sentiment_core.tags import LINEAGE_TAG_PREFIX, METRIC_TAG_PREFIX
 
 logger = logging.getLogger(__name__)
-
-
-# Unambiguous reviews (label 1 = positive, 0 = negative). Any sane sentiment model gets these right; a model
-# that predicts one class only, or garbage, does not.
-CANARIES: tuple[tuple[str, int], ...] = (
-    ("An absolute masterpiece. The acting was brilliant and the story moved me to tears. I loved it.", 1),
-    ("One of the best films I have ever seen: wonderful performances, a beautiful score, superb direction.", 1),
-    ("Great movie! Funny, touching and perfectly paced. I would happily watch it again and again.", 1),
-    ("A delightful, charming film with an excellent cast. Highly recommended to everyone.", 1),
-    ("Fantastic from start to finish, a truly enjoyable and inspiring experience. Ten out of ten.", 1),
-    ("The performances are outstanding and the script is smart and heartfelt. A wonderful surprise.", 1),
-    ("The worst movie I have ever seen. Boring, stupid and a complete waste of time and money.", 0),
-    ("Awful acting, a terrible script and horrible direction. I want those two hours of my life back.", 0),
-    ("Dull and painfully bad. The plot makes no sense and the dialogue is laughable. Avoid it.", 0),
-    ("A boring, poorly made mess. I walked out halfway through; utterly disappointing.", 0),
-    ("Terrible. The characters are annoying, the jokes fall flat and the ending is just awful.", 0),
-    ("Worst film of the year: badly written, badly acted and incredibly boring. Total waste.", 0),
-)
 
 
 class ModelRejectedError(Exception):
@@ -101,59 +86,28 @@ class LoadedModel:
         return [labels[i] for i in best.tolist()], confidence.tolist()
 
 
-def recorded_accuracy(tags: Mapping[str, str]) -> float | None:
-    raw = tags.get(METRIC_TAG_PREFIX + "accuracy")
-    if raw is None:
-        return None
+def validate(model: LoadedModel, *, floors: QualityFloors) -> dict[str, float]:
+    """Refuse a candidate that could not serve well. Raises ModelRejectedError with a reason a human can act on.
+
+    The floors are the library's (sentiment_core.quality_gate), the same the trainer applies before `champion`
+    moves: held-out evidence recorded on the version, then the canary texts. Then the serving path itself.
+    """
+    evidence = HeldOutEvidence.from_tags(model.tags)
     try:
-        return float(raw)
-    except ValueError:
-        return None
-
-
-def validate(model: LoadedModel, *, min_accuracy: float, canary_min_accuracy: float) -> dict[str, float]:
-    """Refuse a candidate that could not serve well. Raises ModelRejectedError with a reason a human can act on."""
-    accuracy = recorded_accuracy(model.tags)
-    if min_accuracy > 0:
-        if accuracy is None:
-            raise ModelRejectedError(
-                f"version {model.version} has no readable '{METRIC_TAG_PREFIX}accuracy' tag; the floor is"
-                f" {min_accuracy:.3f} (MODEL_MIN_ACCURACY)"
-            )
-        if accuracy < min_accuracy:
-            raise ModelRejectedError(
-                f"version {model.version} recorded accuracy {accuracy:.4f} is below the floor {min_accuracy:.4f}"
-                " (MODEL_MIN_ACCURACY)"
-            )
+        canary_accuracy = quality_gate.check(f"version {model.version}", evidence, model.pipeline, floors)
+    except QualityGateError as error:
+        raise ModelRejectedError(str(error)) from error
     texts = [text for text, _ in CANARIES]
-    expected = [LABELS[label] for _, label in CANARIES]
     try:
-        proba = np.asarray(model.pipeline.predict_proba(texts), dtype=float)
-        labels, confidence = model.predict(texts)
+        _, confidence = model.predict(texts)
     except Exception as error:
         raise ModelRejectedError(f"version {model.version} cannot predict on plain strings: {error!r}") from error
-    if proba.shape != (len(texts), 2):
-        raise ModelRejectedError(f"predict_proba returned shape {proba.shape}, expected ({len(texts)}, 2)")
-    if not np.all(np.isfinite(proba)) or proba.min() < 0 or proba.max() > 1:
-        raise ModelRejectedError("predict_proba returned values outside [0, 1]")
-    if not np.allclose(proba.sum(axis=1), 1.0, atol=1e-4):
-        raise ModelRejectedError("predict_proba rows do not sum to 1")
     if not all(math.isfinite(c) and 0.5 <= c <= 1.0 for c in confidence):
         raise ModelRejectedError("confidences are not probabilities of the predicted class")
-    predicted = set(labels)
-    if predicted != set(LABELS.values()):
-        raise ModelRejectedError(
-            f"version {model.version} predicts only {sorted(predicted)} on the {len(texts)} canary texts;"
-            " a usable model returns both classes"
-        )
-    hits = sum(got == want for got, want in zip(labels, expected, strict=True))
-    canary_accuracy = hits / len(texts)
-    if canary_accuracy < canary_min_accuracy:
-        raise ModelRejectedError(
-            f"version {model.version} classifies {hits}/{len(texts)} canary texts correctly; at least"
-            f" {canary_min_accuracy:.0%} is required (CANARY_MIN_ACCURACY)"
-        )
-    return {"canary_accuracy": canary_accuracy, "recorded_accuracy": accuracy if accuracy is not None else math.nan}
+    return {
+        "canary_accuracy": canary_accuracy if canary_accuracy is not None else math.nan,
+        "recorded_accuracy": evidence.accuracy if evidence.accuracy is not None else math.nan,
+    }
 
 
 def warm(model: LoadedModel, rounds: int = 3) -> None:

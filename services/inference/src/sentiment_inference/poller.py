@@ -7,8 +7,11 @@ safely, validates it on canary texts, warms it and swaps it in, all in a worker 
 Failure policy:
 - registry unreachable (poll failure) or artifact download failed: keep serving, retry with exponential
   backoff (capped), recover by itself;
-- a bad model (unloadable, hash mismatch, failed validation) is *rejected*: keep serving the old one, and do
-  not retry that version before `rejected_retry_seconds` (doubling per attempt), unless an admin forces it.
+- a bad model (unloadable, hash mismatch, below the quality floors) is *rejected*: keep serving the old one, and
+  do not retry that version before `rejected_retry_seconds` (doubling per attempt), unless an admin forces it;
+- a replica with nothing to serve whose champion is rejected (a cold start after a bad promotion) falls back to
+  the newest servable version of the registry's champion history, says so (`serving: fallback`), and swaps to
+  the champion as soon as the champion (or a new one) passes.
 Each worker process and each replica runs its own poller; they converge independently.
 """
 
@@ -24,6 +27,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from sentiment_core.quality_gate import QualityFloors
 from sentiment_inference.drift_monitor import drift_reference_for
 from sentiment_inference.metrics import ServiceMetrics
 from sentiment_inference.model_store import (
@@ -40,7 +44,10 @@ logger = logging.getLogger(__name__)
 
 LOAD_SWITCH_INTERVAL = 0.001
 
-PollOutcome = Literal["loaded", "restored", "unchanged", "no_champion", "rejected", "skipped", "failed"]
+PollOutcome = Literal["loaded", "restored", "unchanged", "no_champion", "rejected", "skipped", "failed", "fallback"]
+# champion: serving the alias's version; fallback: the alias's version was rejected, serving an earlier champion;
+# previous: the alias moved and its version is not loaded yet (loading, or its download failed); none: nothing.
+ServingMode = Literal["champion", "fallback", "previous", "none"]
 
 
 @dataclass
@@ -68,6 +75,8 @@ class PollState:
     next_poll_in_seconds: float | None = None
     champion_version: str | None = None
     rejected: dict[str, RejectedVersion] = field(default_factory=dict)
+    # True while the serving model was loaded from the champion history because the champion was rejected.
+    fallback: bool = False
 
 
 class ChampionPoller:
@@ -82,8 +91,7 @@ class ChampionPoller:
         interval: float,
         max_backoff: float,
         rejected_retry_seconds: float,
-        min_accuracy: float,
-        canary_min_accuracy: float,
+        floors: QualityFloors,
         freeze_heap_on_swap: bool = False,
     ) -> None:
         self.gateway = gateway
@@ -94,8 +102,7 @@ class ChampionPoller:
         self.interval = interval
         self.max_backoff = max(max_backoff, interval)
         self.rejected_retry_seconds = rejected_retry_seconds
-        self.min_accuracy = min_accuracy
-        self.canary_min_accuracy = canary_min_accuracy
+        self.floors = floors
         self.freeze_heap_on_swap = freeze_heap_on_swap
         self.state = PollState()
         self._lock = asyncio.Lock()
@@ -196,9 +203,10 @@ class ChampionPoller:
         rejected = self.state.rejected.get(ref.version)
         if rejected is not None and time.monotonic() < rejected.retry_at:
             wait = rejected.retry_at - time.monotonic()
-            return PollResult(
+            result = PollResult(
                 "skipped", ref.version, f"version {ref.version} was rejected ({rejected.reason}); retry in {wait:.0f}s"
             )
+            return await self._fall_back(ref, result) if current is None else result
 
         standby = self.store.standby_for(ref.version)
         if standby is not None:
@@ -206,9 +214,41 @@ class ChampionPoller:
             self._swap_in(standby.with_registry_info(self.alias, ref.run_id, ref.tags), current)
             return PollResult("restored", ref.version, f"serving version {ref.version} again (warm standby)")
 
-        return await self._load(ref, current)
+        result = await self._load(ref, current)
+        if result.outcome == "rejected" and self.store.current is None:
+            return await self._fall_back(ref, result)
+        return result
 
-    async def _load(self, ref: ChampionRef, current: LoadedModel | None) -> PollResult:
+    async def _fall_back(self, champion: ChampionRef, rejected: PollResult) -> PollResult:
+        """Nothing serves and the champion cannot: load the newest servable earlier champion, if there is one.
+
+        Why: a junk champion must not turn a replica that starts now into an outage; the registry's history is
+        the list of versions that were good enough to be champion. Returns `rejected` when none can serve.
+        """
+        try:
+            history = await asyncio.to_thread(self.gateway.champion_history)
+        except Exception as error:
+            logger.warning("cannot read the champion history for a fallback: %s", _short(error))
+            return rejected
+        for ref in history:
+            if ref.version == champion.version:
+                continue
+            earlier = self.state.rejected.get(ref.version)
+            if earlier is not None and time.monotonic() < earlier.retry_at:
+                continue
+            result = await self._load(ref, None, fallback=True)
+            if result.outcome == "loaded":
+                message = (
+                    f"champion version {champion.version} is rejected ({rejected.message}); serving version"
+                    f" {ref.version} from the champion history until the champion can serve"
+                )
+                logger.warning(message, extra={"event": "model_fallback", "version": ref.version})
+                return PollResult("fallback", ref.version, message)
+            if result.outcome == "failed":
+                break  # transient (registry or store down): the next poll tries again
+        return rejected
+
+    async def _load(self, ref: ChampionRef, current: LoadedModel | None, fallback: bool = False) -> PollResult:
         logger.info(
             "alias '%s' points to version %s (serving %s): loading it",
             self.alias,
@@ -256,7 +296,7 @@ class ChampionPoller:
             sys.setswitchinterval(switch_interval)
         self._load_failures = 0
         self.state.rejected.pop(ref.version, None)
-        self._swap_in(candidate, current)
+        self._swap_in(candidate, current, fallback)
         seconds = time.perf_counter() - started
         return PollResult("loaded", ref.version, f"serving version {ref.version} (loaded in {seconds:.2f}s)")
 
@@ -272,13 +312,14 @@ class ChampionPoller:
             tags=ref.tags,
         )
         candidate = replace(candidate, drift_reference=drift_reference_for(self.gateway, ref))
-        checks = validate(candidate, min_accuracy=self.min_accuracy, canary_min_accuracy=self.canary_min_accuracy)
+        checks = validate(candidate, floors=self.floors)
         warm(candidate)
         logger.info("version %s passed validation %s and is warm", ref.version, checks)
         return candidate
 
-    def _swap_in(self, model: LoadedModel, current: LoadedModel | None) -> None:
+    def _swap_in(self, model: LoadedModel, current: LoadedModel | None, fallback: bool = False) -> None:
         self.store.swap(model)
+        self.state.fallback = fallback
         if self.freeze_heap_on_swap:
             # The new model and MLflow's client (imported on the first poll) are long-lived from now on.
             freeze_heap()
@@ -291,6 +332,22 @@ class ChampionPoller:
             current.version if current else "none",
             extra={"event": "model_swapped", "version": model.version},
         )
+
+    def serving_mode(self) -> ServingMode:
+        current, champion = self.store.current, self.state.champion_version
+        if current is None:
+            return "none"
+        if champion is None or current.version == champion:
+            return "champion"
+        if champion in self.state.rejected or self.state.fallback:
+            return "fallback"
+        return "previous"
+
+    def champion_rejection(self) -> dict[str, str] | None:
+        """The registry champion's version and why it was refused, while it is refused."""
+        champion = self.state.champion_version
+        rejected = self.state.rejected.get(champion) if champion is not None else None
+        return {"version": champion, "reason": rejected.reason} if champion and rejected else None
 
     def _serving_label(self) -> str:
         current = self.store.current

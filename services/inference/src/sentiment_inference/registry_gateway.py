@@ -39,6 +39,10 @@ class RegistryGateway(Protocol):
         """Download the pinned version, verify it against the recorded hash, load it safely."""
         ...
 
+    def champion_history(self) -> list[ChampionRef]:
+        """The versions that held the alias before, newest first, that still exist (for the start-up fallback)."""
+        ...
+
 
 class MlflowGateway:
     """RegistryGateway over `sentiment_core.registry` (download pinned version, skops allow-list, sha256 tag)."""
@@ -69,6 +73,23 @@ class MlflowGateway:
         from sentiment_core import registry
 
         return registry.load_drift_reference(self._mlflow_client(), ref.run_id) if ref.run_id else None
+
+    def champion_history(self) -> list[ChampionRef]:
+        from sentiment_core import registry
+
+        client = self._mlflow_client()
+        refs: list[ChampionRef] = []
+        seen: set[str] = set()
+        for version in reversed(registry.champion_history(client, self.model_name)):
+            if version in seen:
+                continue
+            seen.add(version)
+            try:
+                found = registry.get_version(client, self.model_name, version)
+            except registry.RegistryError:
+                continue  # deleted since it was champion
+            refs.append(ChampionRef(version=version, run_id=found.run_id, tags=dict(found.tags or {})))
+        return refs
 
     def fetch(self, ref: ChampionRef) -> Any:
         from sentiment_core import registry

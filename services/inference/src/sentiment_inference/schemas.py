@@ -72,6 +72,18 @@ class ReadyResponse(BaseModel):
     reason: str | None = None
 
 
+ServingMode = Literal["champion", "fallback", "previous", "none"]
+SERVING_DESCRIPTION = (
+    "champion: the alias's version; fallback: the alias's version failed the checks, an earlier champion serves;"
+    " previous: the alias moved and its version is not loaded yet; none: nothing serves."
+)
+
+
+class ChampionRejection(BaseModel):
+    version: str
+    reason: str
+
+
 class HealthResponse(BaseModel):
     status: Literal["ok", "no_champion"]
     live: bool
@@ -83,6 +95,10 @@ class HealthResponse(BaseModel):
     last_poll_at: str | None
     last_poll_result: str | None
     consecutive_poll_failures: int
+    serving: ServingMode = Field(default="none", description=SERVING_DESCRIPTION)
+    champion_rejected: ChampionRejection | None = Field(
+        default=None, description="The registry's champion version and why this replica refuses to serve it."
+    )
 
 
 class PollInfo(BaseModel):
@@ -107,6 +123,10 @@ class ModelInfoResponse(BaseModel):
     tags: dict[str, str]
     loaded_at: str | None
     poll: PollInfo
+    serving: ServingMode = Field(default="none", description=SERVING_DESCRIPTION)
+    champion_rejected: ChampionRejection | None = Field(
+        default=None, description="The registry's champion version and why this replica refuses to serve it."
+    )
 
 
 class ReloadResponse(BaseModel):

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from sentiment_core.quality_gate import QualityFloors
 from sentiment_core.settings import CHAMPION_ALIAS, MlflowSettings
 
 LogFormat = Literal["text", "json"]
@@ -28,10 +29,12 @@ class Settings(MlflowSettings):
     poll_max_backoff_seconds: float = Field(default=300.0, validation_alias="POLL_MAX_BACKOFF_SECONDS", gt=0)
     # A rejected version (bad artifact, failed validation) is retried only after this, doubling per attempt.
     rejected_retry_seconds: float = Field(default=600.0, validation_alias="REJECTED_RETRY_SECONDS", gt=0)
-    # A candidate whose own recorded accuracy (version tag `metric.accuracy`) is below this is not served.
-    min_accuracy: float = Field(default=0.7, validation_alias="MODEL_MIN_ACCURACY", ge=0, le=1)
-    # Share of the built-in canary texts a candidate must classify correctly (they are unambiguous reviews).
-    canary_min_accuracy: float = Field(default=0.75, validation_alias="CANARY_MIN_ACCURACY", ge=0, le=1)
+    # Quality floors (sentiment_core.quality_gate, with MODEL_MIN_F1 and MODEL_MIN_HELD_OUT below): the version's
+    # recorded held-out accuracy, and the share of the built-in canary texts it must classify correctly.
+    min_accuracy: float = Field(default=QualityFloors.min_accuracy, validation_alias="MODEL_MIN_ACCURACY", ge=0, le=1)
+    canary_min_accuracy: float = Field(
+        default=QualityFloors.min_canary_accuracy, validation_alias="CANARY_MIN_ACCURACY", ge=0, le=1
+    )
     # MLflow's client retries 7 times with exponential backoff by default (minutes when the server is down);
     # the poller has its own backoff, so a poll should fail fast instead.
     mlflow_request_timeout_seconds: int = Field(default=10, validation_alias="MLFLOW_REQUEST_TIMEOUT_SECONDS", ge=1)
@@ -65,6 +68,10 @@ class Settings(MlflowSettings):
     log_format: LogFormat = Field(default="text", validation_alias="LOG_FORMAT")
     # One log line per request costs about as much as parsing it; /metrics already counts every request.
     access_log: bool = Field(default=False, validation_alias="ACCESS_LOG")
+
+    # --- quality floors, continued (the trainer's params.yaml `promotion:` has the same defaults) ---------------
+    min_f1: float = Field(default=QualityFloors.min_f1, validation_alias="MODEL_MIN_F1", ge=0, le=1)
+    min_held_out: int = Field(default=QualityFloors.min_held_out, validation_alias="MODEL_MIN_HELD_OUT", ge=2)
 
     # --- drift of live traffic vs the serving version's reference profile (drift_monitor.py, GET /drift) ------
     drift_enabled: bool = Field(default=True, validation_alias="DRIFT_ENABLED")
@@ -128,3 +135,11 @@ class Settings(MlflowSettings):
         os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
         # MLflow's tqdm bars ("Downloading artifacts: 100%|...") would break LOG_FORMAT=json lines (issue 12, 9).
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+    def quality_floors(self) -> QualityFloors:
+        return QualityFloors(
+            min_held_out=self.min_held_out,
+            min_accuracy=self.min_accuracy,
+            min_f1=self.min_f1,
+            min_canary_accuracy=self.canary_min_accuracy,
+        )

@@ -38,6 +38,8 @@ from sentiment_trainer.errors import TrainerError, UnreachableError, one_line
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
 
+    from sentiment_core.quality_gate import QualityFloors
+    from sentiment_core.registry import UnservableVersionError
     from sentiment_trainer.flow import TrainingOutcome
     from sentiment_trainer.settings import TrainerSettings
 
@@ -592,14 +594,41 @@ def list_versions(model_name: ModelNameOption = None) -> None:
     console.print(table)
 
 
+ForceOption = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Move champion even to a version the API would refuse (missing or altered artifact, below the floors).",
+    ),
+]
+
+
+def _champion_floors(settings: TrainerSettings, force: bool) -> QualityFloors | None:
+    """The quality floors of params.yaml `promotion:` (None with --force: no check)."""
+    if force:
+        return None
+    from sentiment_trainer.params import resolve_run_config
+
+    return resolve_run_config(settings=settings).params.promotion.floors()
+
+
+def _refused(error: UnservableVersionError, command: str) -> NoReturn:
+    _fail(f"refused: {error}; the API would not serve it. {command} --force moves champion anyway")
+
+
 @app.command("set-alias")
 @_handled
 def set_alias(
     version: Annotated[str, typer.Option("--version", help="Version number.")],
     alias: Annotated[str, typer.Option("--alias", help="Alias to point at it (champion, challenger, ...).")],
     model_name: ModelNameOption = None,
+    force: ForceOption = False,
 ) -> None:
-    """Point an alias at a version (moves of champion are kept in the history rollback reads)."""
+    """Point an alias at a version (moves of champion are kept in the history rollback reads).
+
+    champion moves only to a version the API would serve (artifact present and unaltered, loads, clears the
+    quality floors of params.yaml `promotion:`), unless --force.
+    """
     from sentiment_core import registry
 
     if not version.isdigit():
@@ -608,23 +637,34 @@ def set_alias(
     client = _mlflow_client(settings)
     name = _model_name(model_name, settings)
     _require_model(client, name)
-    before = registry.alias_version(client, name, alias)
-    registry.set_alias(client, name, alias, version)
+    floors = _champion_floors(settings, force)
+    # The same lock as training runs' promotions: the champion history is read, then rewritten.
+    with registry.promotion_lock(client, name):
+        before = registry.alias_version(client, name, alias)
+        try:
+            registry.set_alias(client, name, alias, version, floors=floors)
+        except registry.UnservableVersionError as error:
+            _refused(error, "set-alias")
     was = f" (was v{before.version})" if before is not None else ""
     console.print(f"{name}: {alias} -> v{version}{was}")
 
 
 @app.command()
 @_handled
-def rollback(model_name: ModelNameOption = None) -> None:
-    """Move champion back to the version that held it before."""
+def rollback(model_name: ModelNameOption = None, force: ForceOption = False) -> None:
+    """Move champion back to the version that held it before, if the API would serve it (or with --force)."""
     from sentiment_core import registry
 
     settings = _settings()
     client = _mlflow_client(settings)
     name = _model_name(model_name, settings)
     _require_model(client, name)
-    previous, current = registry.rollback_champion(client, name)
+    floors = _champion_floors(settings, force)
+    with registry.promotion_lock(client, name):
+        try:
+            previous, current = registry.rollback_champion(client, name, floors=floors)
+        except registry.UnservableVersionError as error:
+            _refused(error, "rollback")
     console.print(f"{name}: champion v{previous} -> v{current}")
 
 

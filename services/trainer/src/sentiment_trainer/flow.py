@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -204,6 +204,8 @@ def promote_champion(
         exam.data,
         champion,
         run.params.promotion.min_improvement,
+        trained.pipeline,
+        run.params.promotion.floors(),
         exam.name,
     )
     decision = comparison.decision
@@ -300,19 +302,31 @@ def training_flow(
             steps.mark_run_failed(client, logged.run_id, one_line(error, run.tracking_uri))
             raise
 
-    snapshot = promotion.snapshot_registry(client, run.model_name)
-    try:
-        test_tags = steps.version_test_tags(test_report, loaded.test) if test_report and loaded.test else None
-        version = _timed(timings, "register-model", register_model, run, logged, report, lineage, test_tags)
-        comparison = None
-        if run.set_champion:
-            comparison = _timed(
-                timings, "promote-champion", promote_champion, run, version, report, trained, champion, test_report
-            )
-            _record_comparison(client, logged.run_id, comparison)
-    except BaseException as error:
-        _undo(client, run, logged.run_id, snapshot, error)
-        raise
+    # Register-and-promote is serialised across every run and CLI command that moves aliases (issue 15): two
+    # overlapping champion runs would both read "no champion", or one would drop the other's history entry.
+    lock = registry.promotion_lock(client, run.model_name) if run.set_champion else nullcontext()
+    with lock:
+        snapshot = promotion.snapshot_registry(client, run.model_name)
+        try:
+            test_tags = steps.version_test_tags(test_report, loaded.test) if test_report and loaded.test else None
+            version = _timed(timings, "register-model", register_model, run, logged, report, lineage, test_tags)
+            comparison = None
+            if run.set_champion:
+                comparison = _timed(
+                    timings,
+                    "promote-champion",
+                    promote_champion,
+                    run,
+                    version,
+                    report,
+                    trained,
+                    champion,
+                    test_report,
+                )
+                _record_comparison(client, logged.run_id, comparison)
+        except BaseException as error:
+            _undo(client, run, logged.run_id, snapshot, error)
+            raise
     if comparison is None:
         print(f"registered v{version} without changing aliases (set_champion is off)")
 

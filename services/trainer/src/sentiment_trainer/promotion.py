@@ -7,14 +7,15 @@ logged when it was trained came from another split (maybe other data) and is nev
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from sklearn.pipeline import Pipeline
 
-from sentiment_core import registry
+from sentiment_core import quality_gate, registry
 from sentiment_core.evaluation import EvaluationReport
+from sentiment_core.quality_gate import QualityFloors
 from sentiment_core.settings import CHAMPION_ALIAS
 from sentiment_trainer.errors import TrainerError
 from sentiment_trainer.scoring import HeldOut
@@ -92,18 +93,33 @@ def fetch_champion(client: MlflowClient, model_name: str) -> Champion | None:
     )
 
 
+def floor_failures(candidate: EvaluationReport, pipeline: Pipeline, floors: QualityFloors) -> list[str]:
+    """The quality floors the candidate misses: its held-out evidence, then the canary texts on the pipeline."""
+    failures = quality_gate.held_out_failures(quality_gate.HeldOutEvidence.from_report(candidate), floors)
+    failures.extend(quality_gate.canary_failures(pipeline, floors)[0])
+    return failures
+
+
 def compare(
     candidate: EvaluationReport,
     champion: Champion | None,
     held_out: HeldOut,
     min_improvement: float,
     exam: str = EXAM_HELD_OUT,
+    failures: list[str] | None = None,
 ) -> Comparison:
-    """Score the champion on the candidate's exam (`held_out`), then let the library decide on the two F1s."""
+    """Score the champion on the candidate's exam (`held_out`), then let the library decide on the two F1s.
+
+    `failures` (from `floor_failures`) vetoes the promotion whatever the champion scored.
+    """
+    failures = failures or []
     if champion is None:
-        return Comparison(registry.decide_promotion(candidate.f1, None, min_improvement), candidate, None, exam=exam)
+        decision = registry.decide_promotion(candidate.f1, None, min_improvement, floor_failures=failures)
+        return Comparison(decision, candidate, None, exam=exam)
     champion_report = held_out.score(champion.pipeline)
-    decision = registry.decide_promotion(candidate.f1, champion_report.f1, min_improvement, champion.version)
+    decision = registry.decide_promotion(
+        candidate.f1, champion_report.f1, min_improvement, champion.version, floor_failures=failures
+    )
     return Comparison(decision, candidate, champion_report, champion.logged_f1, exam=exam)
 
 
@@ -115,9 +131,13 @@ def promote_candidate(
     held_out: HeldOut,
     champion: Champion | None,
     min_improvement: float,
+    pipeline: Pipeline,
+    floors: QualityFloors,
     exam: str = EXAM_HELD_OUT,
 ) -> Comparison:
-    """Compare, record the decision on the version, move `champion` or `challenger`.
+    """Check the quality floors, compare, record the decision on the version, move `champion` or `challenger`.
+
+    The floors are checked before any alias moves: a candidate below them becomes `challenger`, never `champion`.
 
     The champion was fetched while the candidate trained; if another run moved the alias since, compare with the
     version that holds it now. (An alias already on `version` means an earlier attempt of this step got that far.)
@@ -127,10 +147,11 @@ def promote_candidate(
     fetched_version = champion.version if champion is not None else None
     if current_version not in (fetched_version, version):
         champion = fetch_champion(client, model_name)
-    comparison = compare(candidate, champion, held_out, min_improvement, exam)
-    registry.promote(client, model_name, version, comparison.decision)
+    failures = floor_failures(candidate, pipeline, floors)
+    comparison = compare(candidate, champion, held_out, min_improvement, exam, failures)
+    applied = registry.promote(client, model_name, version, comparison.decision, floors)
     registry.tag_version(client, model_name, version, {TAG_PROMOTION_EXAM: exam})
-    return comparison
+    return replace(comparison, decision=applied)
 
 
 @dataclass(frozen=True)

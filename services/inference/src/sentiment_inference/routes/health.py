@@ -13,7 +13,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from sentiment_inference.app_state import Service, get_service
-from sentiment_inference.schemas import HealthResponse, LiveResponse, ReadyResponse
+from sentiment_inference.redaction import redact_locations
+from sentiment_inference.schemas import ChampionRejection, HealthResponse, LiveResponse, ReadyResponse
 from sentiment_inference.settings import Settings
 
 NO_CHAMPION_YET = "no champion registered yet: /predict answers 503 no_champion until a model is promoted"
@@ -27,6 +28,14 @@ def readiness(service: Service) -> ReadyResponse:
     if last is not None and last.outcome == "no_champion":
         return ReadyResponse(ready=True, reason=NO_CHAMPION_YET)
     return ReadyResponse(ready=False, reason="no champion model loaded yet")
+
+
+def public_rejection(service: Service) -> ChampionRejection | None:
+    """The champion's rejection as anonymous callers may see it (no internal URLs or hosts)."""
+    rejection = service.poller.champion_rejection()
+    if rejection is None:
+        return None
+    return ChampionRejection(version=rejection["version"], reason=redact_locations(rejection["reason"]) or "")
 
 
 def build_router(settings: Settings) -> APIRouter:
@@ -67,6 +76,8 @@ def build_router(settings: Settings) -> APIRouter:
             last_poll_at=state.last_poll_at.isoformat() if state.last_poll_at else None,
             last_poll_result=state.last_result.outcome if state.last_result else None,
             consecutive_poll_failures=state.consecutive_failures,
+            serving=service.poller.serving_mode(),
+            champion_rejected=public_rejection(service),
         )
 
     return router

@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 
 from sentiment_inference.app_state import get_service
+from sentiment_inference.redaction import redact_locations
+from sentiment_inference.routes.health import public_rejection
 from sentiment_inference.schemas import ModelInfoResponse, PollInfo
 from sentiment_inference.settings import Settings
+
+
+def public_poll_info(snapshot: dict[str, Any]) -> PollInfo:
+    """The poller's state for anonymous callers: its errors quote MLflow's, which name internal hosts and URLs.
+    The detail stays in the logs and in the admin endpoint's answer."""
+    public = dict(snapshot)
+    public["last_poll_message"] = redact_locations(snapshot["last_poll_message"])
+    public["rejected_versions"] = {
+        version: {**rejected, "reason": redact_locations(rejected["reason"])}
+        for version, rejected in snapshot["rejected_versions"].items()
+    }
+    return PollInfo(**public)
 
 
 def build_router(settings: Settings) -> APIRouter:
@@ -20,7 +36,9 @@ def build_router(settings: Settings) -> APIRouter:
     async def model_info(request: Request) -> ModelInfoResponse:
         service = get_service(request)
         model = service.store.current
-        poll = PollInfo(**service.poller.snapshot())
+        poll = public_poll_info(service.poller.snapshot())
+        serving = service.poller.serving_mode()
+        rejection = public_rejection(service)
         if model is None:
             return ModelInfoResponse(
                 name=settings.model_name,
@@ -33,6 +51,8 @@ def build_router(settings: Settings) -> APIRouter:
                 tags={},
                 loaded_at=None,
                 poll=poll,
+                serving=serving,
+                champion_rejected=rejection,
             )
         return ModelInfoResponse(
             name=model.name,
@@ -45,6 +65,8 @@ def build_router(settings: Settings) -> APIRouter:
             tags=dict(model.tags),
             loaded_at=model.loaded_at.isoformat(),
             poll=poll,
+            serving=serving,
+            champion_rejected=rejection,
         )
 
     return router
