@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import http.server
 import io
 import tarfile
@@ -100,15 +101,30 @@ def test_download_with_a_bad_checksum_is_rejected_and_removed(http_root: tuple[s
     cache = tmp_path / "cache"
     with pytest.raises(DatasetError, match="checksum mismatch"):
         prepare.download_imdb_archive(
-            cache, progress=lambda done, total: seen.append(done), url=f"{url}/aclImdb_v1.tar.gz"
+            cache,
+            progress=lambda done, total: seen.append(done),
+            source=prepare.ArchiveSource(url=f"{url}/aclImdb_v1.tar.gz"),
         )
     assert seen, "progress was reported"
     assert list(cache.iterdir()) == []
 
 
+def test_a_mirror_with_its_own_checksum_is_downloaded_once(http_root: tuple[str, Path], tmp_path: Path) -> None:
+    url, root = http_root
+    archive = root / "aclImdb_v1.tar.gz"
+    make_archive(archive, {"aclImdb/train/pos/0_9.txt": "fine"})
+    mirror = prepare.ArchiveSource(url=f"{url}/aclImdb_v1.tar.gz", md5=hashlib.md5(archive.read_bytes()).hexdigest())  # noqa: S324
+    first = prepare.download_imdb_archive(tmp_path, source=mirror)
+    assert first.read_bytes() == archive.read_bytes()
+    archive.unlink()  # the cached copy is reused: no second download
+    assert prepare.download_imdb_archive(tmp_path, source=mirror) == first
+
+
 def test_unreachable_download_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="pass --source FILE"):
-        prepare.download_imdb_archive(tmp_path, url="http://127.0.0.1:9/aclImdb_v1.tar.gz")
+        prepare.download_imdb_archive(
+            tmp_path, source=prepare.ArchiveSource(url="http://127.0.0.1:9/aclImdb_v1.tar.gz")
+        )
 
 
 def test_gzip_output_is_reproducible(tmp_path: Path) -> None:
@@ -177,7 +193,7 @@ def test_the_archive_gives_its_official_test_split_as_the_test_file(
         },
     )
     # The download itself is tested above; here the archive is already "downloaded".
-    monkeypatch.setattr(prepare, "download_imdb_archive", lambda cache_dir, progress=None: archive)
+    monkeypatch.setattr(prepare, "download_imdb_archive", lambda cache_dir, progress=None, source=None: archive)
     output = tmp_path / "data" / "reviews.csv.gz"
     result = prepare.prepare_dataset(output, test_output=output.parent / "test.csv.gz")
     assert result.test is not None

@@ -73,7 +73,7 @@ def test_log_register_alias_rollback_and_load(tracking_uri: str, model_name: str
     assert float(info.tags["metric.accuracy"]) == 1.0
     run = client.get_run(info.run_id)
     assert run.data.params["model.C"] == "1.0"
-    assert set(run.data.metrics) == {"accuracy", "f1", "precision", "recall", "roc_auc"}
+    assert set(run.data.metrics) == {"accuracy", "f1", "precision", "recall", "roc_auc", "ece", "brier"}
     artifacts = {a.path for a in client.list_artifacts(info.run_id)}
     assert {"classification_report.txt", "dataset_summary.json", "evaluation.json"} <= artifacts
 
