@@ -2,19 +2,74 @@
 
 from __future__ import annotations
 
+import re
+import unicodedata
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from sentiment_core.text import _TAG, WORD_PATTERN, clean_text
 
 Sentiment = Literal["negative", "positive"]
 
 EXAMPLE_REVIEW = "A wonderful film: great acting, a moving story and a superb score."
 
 
-def _not_blank(text: str) -> str:
-    if not text.strip():
-        raise ValueError("is only whitespace; send some words to classify")
-    return text
+# NFKC is checked in slices: a slice boundary can only split a combining sequence, which over-counts by at most
+# one character per slice, and a text that grows past the limit is refused after a few slices.
+_NFKC_SLICE = 512
+_WORD = re.compile(WORD_PATTERN)
+# The cleaner's HTML-tag pattern, then the model's token pattern: the first alternative consumes a tag whole,
+# so a token found by the second lies outside every tag, as it does in `clean_text`'s output.
+# Anything html.unescape could replace starts like this (a superset of its entity pattern: a false alarm only
+# costs the full cleaning).
+_MAYBE_ENTITY = re.compile(r"&[^\t\n\f <&;]")
+_TAG_OR_WORD = re.compile(f"{_TAG.pattern}|(?P<word>{WORD_PATTERN.removeprefix('(?u)')})")
+
+
+def grows_past(text: str, limit: int) -> bool:
+    """True when `text` is longer than `limit` characters after NFKC normalisation (the model's cleaner runs it).
+
+    U+FDFA becomes 18 characters: 20,000 of them are 360,000 for the model. The cost is bounded by the limit, not
+    by the expanded size (it stops at the slice that crosses it), and normalised text costs one quick check."""
+    if unicodedata.is_normalized("NFKC", text):
+        return False
+    total = 0
+    for start in range(0, len(text), _NFKC_SLICE):
+        total += len(unicodedata.normalize("NFKC", text[start : start + _NFKC_SLICE]))
+        if total > limit:
+            return True
+    return False
+
+
+def has_words(text: str) -> bool:
+    """True when the model's own cleaner and tokeniser find at least one token in `text`.
+
+    Exactly `re.search(WORD_PATTERN, clean_text(text))`, without building the cleaned copy in the common case:
+    without an HTML entity (html.unescape is then the identity) and already NFKC-normal, cleaning only drops
+    tags, lowercases and collapses whitespace, none of which makes or removes a token outside a tag."""
+    if ("&" not in text or _MAYBE_ENTITY.search(text) is None) and unicodedata.is_normalized("NFKC", text):
+        return any(match.group("word") for match in _TAG_OR_WORD.finditer(text))
+    return _WORD.search(clean_text(text)) is not None
+
+
+def _text_checks(max_text_chars: int) -> Callable[[str], str]:
+    def check(text: str) -> str:
+        if not text.strip():
+            raise ValueError("is only whitespace; send some words to classify")
+        if grows_past(text, max_text_chars):
+            raise ValueError(
+                f"is longer than {max_text_chars} characters (the maximum) after Unicode NFKC normalisation, which"
+                " the model applies (e.g. U+FDFA becomes 18 characters)"
+            )
+        if not has_words(text):
+            raise ValueError(
+                "contains no words (only symbols, emoji, invisible or control characters); send some words to classify"
+            )
+        return text
+
+    return check
 
 
 def request_models(max_text_chars: int, max_batch_size: int) -> tuple[type[BaseModel], type[BaseModel]]:
@@ -22,7 +77,7 @@ def request_models(max_text_chars: int, max_batch_size: int) -> tuple[type[BaseM
     text_type = Annotated[
         str,
         StringConstraints(strict=True, min_length=1, max_length=max_text_chars),
-        AfterValidator(_not_blank),
+        AfterValidator(_text_checks(max_text_chars)),
     ]
 
     class PredictRequest(BaseModel):
@@ -31,7 +86,8 @@ def request_models(max_text_chars: int, max_batch_size: int) -> tuple[type[BaseM
         model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"text": EXAMPLE_REVIEW}]})
 
         text: text_type = Field(  # type: ignore[valid-type]
-            description=f"The review text: 1 to {max_text_chars} characters, not only whitespace."
+            description=f"The review text: 1 to {max_text_chars} characters (also after NFKC normalisation), with"
+            " at least one word."
         )
 
     class BatchPredictRequest(BaseModel):
