@@ -171,6 +171,9 @@ class MicroBatcher:
             if not self._queue:
                 continue
             await self._gather(loop)
+            # One more loop iteration before taking: a disconnect the loop has just read (connection_lost)
+            # wakes its request's watcher, which drops the request now rather than after its model call.
+            await asyncio.sleep(0)
             batch = self._take()
             try:
                 await self._call(loop, batch)
