@@ -260,6 +260,8 @@ def run_phase(
         "--url", f"{base}/predict", "--bodies", str(bodies_file), "--duration", str(duration), "--out", str(out),
     ]  # fmt: skip
     load_before = os.getloadavg()
+    counters_before = server_counters(base)
+    cpu_before = cpu_seconds(server_pid)
     client = subprocess.Popen(argv)
     peak = rss_mb(server_pid)
 
@@ -281,13 +283,46 @@ def run_phase(
     details = asyncio.run(both())
     client.wait(timeout=duration + 60)
     records = json.loads(out.read_text())
+    counters_after = server_counters(base)
     return {
+        "server": {
+            "cpu_seconds": round(cpu_seconds(server_pid) - cpu_before, 2),
+            **{name: counters_after.get(name, 0) - counters_before.get(name, 0) for name in counters_after},
+        },
         "normal_client": summarize([(t, latency, status) for t, latency, status in records if t >= ATTACK_DELAY]),
         "attack": details,
         "rss_peak_mb": round(peak, 1),
         "rss_end_mb": round(rss_mb(server_pid), 1),
         "load_average": {"before": load_before, "after": os.getloadavg()},
     }
+
+
+SERVER_COUNTERS = (
+    "sentiment_model_call_texts_sum",  # texts the model computed
+    "sentiment_model_call_texts_count",  # model calls
+    'sentiment_shed_requests_total{reason="client_gone"}',
+    'sentiment_shed_requests_total{reason="overloaded"}',
+    'sentiment_shed_requests_total{reason="timeout"}',
+)
+
+
+def server_counters(base: str) -> dict[str, float]:
+    """What the server did (from its /metrics): texts computed, model calls, requests shed (after only)."""
+    try:
+        text = httpx.get(f"{base}/metrics", timeout=10).text
+    except httpx.HTTPError:
+        return {}
+    values = {}
+    for line in text.splitlines():
+        name, _, value = line.rpartition(" ")
+        if name in SERVER_COUNTERS:
+            values[name] = float(value)
+    return values
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def drained(base: str, limit: float = 90.0) -> float | None:
