@@ -31,6 +31,7 @@ from sentiment_inference.registry_gateway import ChampionRef, FetchFailedError, 
 from sentiment_inference.routes.admin import SeenDeliveries, sign_webhook
 from sentiment_inference.schemas import grows_past, has_words
 from sentiment_inference.serving import (
+    MODEL_CALL_SLICE_TEXTS,
     ClientGoneError,
     DeadlineExceededError,
     MicroBatcher,
@@ -816,3 +817,31 @@ def test_failed_admin_logins_are_logged_without_the_token(
     assert len(lines) == 2
     assert all("admin login failed" in line and "127.0.0.1" in line for line in lines), lines
     assert not [line for line in lines if "the-real-tok" in line]
+
+
+def test_a_large_request_abandoned_mid_call_stops_after_one_slice(tiny_models: TinyModels) -> None:
+    slow = RecordingPipeline(tiny_models.good_a, delay=0.2)
+    batcher, _ = make_batcher(slow)
+    size = MODEL_CALL_SLICE_TEXTS * 2
+
+    async def scenario() -> None:
+        batcher.start()
+        gone = asyncio.Event()
+
+        async def abandoned() -> None:
+            await gone.wait()
+
+        try:
+            request = asyncio.ensure_future(batcher.predict(["abandoned"] * size, abandoned))
+            await asyncio.sleep(0.1)  # its first slice is in the model thread
+            gone.set()
+            with pytest.raises(ClientGoneError):
+                await request
+            await asyncio.sleep(0.3)
+            complete = await batcher.predict(["whole"] * size)
+            assert len(complete.labels) == size
+        finally:
+            await batcher.stop()
+
+    asyncio.run(scenario())
+    assert slow.seen.count("abandoned") == MODEL_CALL_SLICE_TEXTS
