@@ -6,7 +6,9 @@ HTTP requests, so the whole module takes seconds once the service is up.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -324,3 +326,123 @@ def test_webhook_verifies_the_signature_and_nudges_the_poller(
     response = client.post("/webhooks/mlflow", content=other, headers=_signed(other))
     assert response.status_code == 202
     assert response.json()["accepted"] is False
+
+
+# --- HTTP limits of the server itself (no ingress in front); no champion needed ------------------------------
+@pytest.fixture(scope="module")
+def bare_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer]:
+    """The service under uvicorn with short read timeouts and no registry (it answers HTTP regardless)."""
+    server = start_inference(
+        tmp_path_factory.mktemp("inference-http-limits"),
+        "http://127.0.0.1:9",  # nothing listens: polls fail, HTTP is served anyway
+        env={
+            **BASE_ENV,
+            "HTTP_HEADER_TIMEOUT_SECONDS": "1",
+            "HTTP_BODY_TIMEOUT_SECONDS": "1",
+            "HTTP_KEEPALIVE_TIMEOUT_SECONDS": "1",
+            "HTTP_MAX_CONNECTIONS": "50",
+        },
+    )
+    try:
+        yield server
+    finally:
+        server.process.stop()
+
+
+def raw_exchange(server: HttpServer, payload: bytes, wait: float = 5.0) -> tuple[bytes, float]:
+    """Send raw bytes, read until the server closes; the answer and the seconds it took."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=wait) as sock:
+        started = time.perf_counter()
+        with contextlib.suppress(OSError):  # the server may close while we still send
+            sock.sendall(payload)
+        answer = b""
+        with contextlib.suppress(OSError):
+            while chunk := sock.recv(65_536):
+                answer += chunk
+        return answer, time.perf_counter() - started
+
+
+def error_from_raw(answer: bytes) -> tuple[int, dict[str, Any]]:
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    return status, error_of(httpx.Response(status, content=body))
+
+
+def test_huge_headers_are_refused_with_431_before_they_are_read(bare_server: HttpServer) -> None:
+    for payload in (
+        b"GET /health/live HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (8 << 20) + b"\r\n\r\n",  # one 8 MiB header
+        b"GET /health/live HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(150)) + b"\r\n",
+        b"GET /health/live?" + b"q" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",  # the request line counts
+    ):
+        answer, seconds = raw_exchange(bare_server, payload)
+        status, error = error_from_raw(answer)
+        assert status == 431, answer[:200]
+        assert error["code"] == "header_too_large"
+        assert "HTTP_MAX_HEADER_BYTES" in error["message"]
+        assert seconds < 2, seconds
+    # Headers within the limits are served as before.
+    response = httpx.get(f"{bare_server.url}/health/live", headers={f"x-{i}": "v" * 100 for i in range(50)})
+    assert response.status_code == 200
+
+
+def test_slow_and_silent_connections_are_closed_by_the_read_timeouts(bare_server: HttpServer) -> None:
+    answer, seconds = raw_exchange(bare_server, b"GET /health/live HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+    status, error = error_from_raw(answer)
+    assert (status, error["code"]) == (408, "request_timeout")
+    assert "HTTP_HEADER_TIMEOUT_SECONDS" in error["message"]
+    assert 0.8 < seconds < 3, seconds
+
+    body_start = (
+        b'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"te'
+    )
+    answer, seconds = raw_exchange(bare_server, body_start)
+    status, error = error_from_raw(answer)
+    assert (status, error["code"]) == (408, "request_timeout")
+    assert "HTTP_BODY_TIMEOUT_SECONDS" in error["message"]
+
+    answer, seconds = raw_exchange(bare_server, b"")  # silent: closed without an answer
+    assert answer == b""
+    assert 0.8 < seconds < 3, seconds
+
+    # Idle keep-alive: the connection is closed after HTTP_KEEPALIVE_TIMEOUT_SECONDS.
+    with socket.create_connection(("127.0.0.1", bare_server.port), timeout=5) as sock:
+        sock.sendall(b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sock.recv(65_536).startswith(b"HTTP/1.1 200")
+        started = time.perf_counter()
+        assert sock.recv(65_536) == b""
+        assert time.perf_counter() - started < 3
+
+
+def test_connections_over_the_cap_get_503_overloaded(bare_server: HttpServer) -> None:
+    held = [socket.create_connection(("127.0.0.1", bare_server.port)) for _ in range(50)]
+    try:
+        time.sleep(0.2)
+        answer, _ = raw_exchange(bare_server, b"GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, error = error_from_raw(answer)
+        assert (status, error["code"]) == (503, "overloaded")
+        assert b"retry-after: 1" in answer.lower()
+    finally:
+        for sock in held:
+            sock.close()
+    time.sleep(0.2)
+    assert httpx.get(f"{bare_server.url}/health/live").status_code == 200
+
+
+def test_invalid_http_gets_the_uniform_error_body(bare_server: HttpServer) -> None:
+    status, error = error_from_raw(raw_exchange(bare_server, b"NOT HTTP AT ALL\r\n\r\n")[0])
+    assert (status, error["code"]) == (400, "invalid_http")
+
+
+def test_a_streamed_body_over_the_cap_gets_the_whole_413_message(bare_server: HttpServer) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"texts": ["'
+        for _ in range(40):
+            yield b"y" * 65_536
+        yield b'"]}'
+
+    response = httpx.post(f"{bare_server.url}/predict/batch", content=chunks(), headers=JSON, timeout=10)
+    assert response.status_code == 413
+    assert error_of(response)["message"] == (
+        "the request body (streamed) is more than 1048576 bytes; the maximum is 1048576 bytes (MAX_BODY_BYTES):"
+        " send less text per request"
+    )

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import logging
+import re
 import subprocess
 import sys
 import time
@@ -20,13 +22,22 @@ from sklearn.preprocessing import FunctionTransformer
 from sentiment_core import registry
 from sentiment_core.model import save_pipeline
 from sentiment_core.quality_gate import QualityFloors
+from sentiment_core.text import WORD_PATTERN, clean_text
 from sentiment_inference.main import create_app
 from sentiment_inference.metrics import ServiceMetrics
 from sentiment_inference.model_store import LoadedModel, ModelRejectedError, ModelStore, validate
 from sentiment_inference.poller import ChampionPoller
 from sentiment_inference.registry_gateway import ChampionRef, FetchFailedError, MlflowGateway
-from sentiment_inference.routes.admin import sign_webhook
-from sentiment_inference.serving import MicroBatcher
+from sentiment_inference.routes.admin import SeenDeliveries, sign_webhook
+from sentiment_inference.schemas import grows_past, has_words
+from sentiment_inference.serving import (
+    MODEL_CALL_SLICE_TEXTS,
+    ClientGoneError,
+    DeadlineExceededError,
+    MicroBatcher,
+    OverloadedError,
+    PredictionFailedError,
+)
 from sentiment_inference.settings import Settings
 from services.inference.tests.inference_helpers import TinyModels, sha256, skops_bytes
 
@@ -526,3 +537,392 @@ def test_the_service_stays_lean() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert result.stdout.strip() == "", result.stdout
+
+
+# --- backpressure, abandoned work, failure isolation (issue 12 items 1, issue 15 item 10) ----------------------
+class RecordingPipeline:
+    """A real pipeline that records every text it is asked to predict; it can be slow or fail on a poison text."""
+
+    def __init__(self, pipeline: Pipeline, delay: float = 0.0, poison: str | None = None) -> None:
+        self.pipeline = pipeline
+        self.classes_ = pipeline.classes_
+        self.delay = delay
+        self.poison = poison
+        self.seen: list[str] = []
+
+    def predict_proba(self, texts: list[str]) -> Any:
+        self.seen.extend(texts)
+        time.sleep(self.delay)
+        if self.poison is not None and self.poison in texts:
+            raise ValueError("the model cannot read this text")
+        return self.pipeline.predict_proba(texts)
+
+
+def make_batcher(pipeline: Any, **options: Any) -> tuple[MicroBatcher, ServiceMetrics]:
+    store, metrics = ModelStore(), ServiceMetrics()
+    store.swap(loaded(pipeline))
+    batcher = MicroBatcher(store, metrics, max_texts=256, max_wait_seconds=0.002, **options)
+    return batcher, metrics
+
+
+def test_a_full_queue_sheds_at_once_instead_of_queueing(tiny_models: TinyModels) -> None:
+    slow = RecordingPipeline(tiny_models.good_a, delay=0.3)
+    batcher, metrics = make_batcher(slow, max_queue_requests=2, max_queue_texts=300)
+
+    async def scenario() -> list[Any]:
+        batcher.start()
+        try:
+            first = asyncio.ensure_future(batcher.predict(["occupies the model thread"]))
+            await asyncio.sleep(0.05)
+            waiting = [asyncio.ensure_future(batcher.predict([f"queued {i}"])) for i in range(2)]
+            await asyncio.sleep(0)
+            started = time.perf_counter()
+            with pytest.raises(OverloadedError, match="QUEUE_MAX_REQUESTS=2"):
+                await batcher.predict(["one request too many"])
+            with pytest.raises(OverloadedError):  # texts are bounded too, whatever the request count
+                await batcher.predict(["x"] * 299)
+            refused_in = time.perf_counter() - started
+            results = await asyncio.gather(first, *waiting)
+            return [refused_in, *results]
+        finally:
+            await batcher.stop()
+
+    refused_in, *results = asyncio.run(scenario())
+    assert refused_in < 0.05, refused_in  # refused at once, not after the queue drained
+    assert len(results) == 3
+    assert "one request too many" not in slow.seen
+    assert sample(metrics, "sentiment_shed_requests_total", reason="overloaded") == 2
+
+
+def test_a_request_past_its_deadline_gets_a_timeout(tiny_models: TinyModels) -> None:
+    batcher, metrics = make_batcher(RecordingPipeline(tiny_models.good_a, delay=0.4), deadline_seconds=0.1)
+
+    async def scenario() -> float:
+        batcher.start()
+        try:
+            started = time.perf_counter()
+            with pytest.raises(DeadlineExceededError, match="REQUEST_TIMEOUT_SECONDS"):
+                await batcher.predict(["a slow call"])
+            return time.perf_counter() - started
+        finally:
+            await batcher.stop()
+
+    assert asyncio.run(scenario()) < 0.3
+    assert sample(metrics, "sentiment_shed_requests_total", reason="timeout") == 1
+
+
+def test_a_request_whose_client_left_is_not_computed(tiny_models: TinyModels) -> None:
+    slow = RecordingPipeline(tiny_models.good_a, delay=0.2)
+    batcher, metrics = make_batcher(slow)
+
+    async def scenario() -> None:
+        batcher.start()
+        gone = asyncio.Event()
+
+        async def abandoned() -> None:
+            await gone.wait()
+
+        try:
+            first = asyncio.ensure_future(batcher.predict(["occupies the model thread"]))
+            await asyncio.sleep(0.05)
+            left = asyncio.ensure_future(batcher.predict(["nobody waits for this"] * 100, abandoned))
+            await asyncio.sleep(0.01)
+            assert sample(metrics, "sentiment_queue_texts") == 100
+            gone.set()
+            with pytest.raises(ClientGoneError):
+                await left
+            assert sample(metrics, "sentiment_queue_texts") == 0  # its place is freed at once
+            await first
+            await batcher.predict(["the next request is served"])
+        finally:
+            await batcher.stop()
+
+    asyncio.run(scenario())
+    assert "nobody waits for this" not in slow.seen
+    assert "the next request is served" in slow.seen
+    assert sample(metrics, "sentiment_shed_requests_total", reason="client_gone") == 1
+
+
+def test_one_failing_text_fails_only_its_own_request(tiny_models: TinyModels) -> None:
+    poisoned = RecordingPipeline(tiny_models.good_a, delay=0.01, poison="poison")
+    batcher, _ = make_batcher(poisoned)
+
+    async def scenario() -> list[Any]:
+        batcher.start()
+        try:
+            texts = [["a great film"], ["poison"], ["an awful film"], ["fine", "dull"]]
+            return await asyncio.gather(*(batcher.predict(t) for t in texts), return_exceptions=True)
+        finally:
+            await batcher.stop()
+
+    results = asyncio.run(scenario())
+    assert isinstance(results[1], PredictionFailedError)
+    assert [r.labels for i, r in enumerate(results) if i != 1] == [["positive"], ["negative"], ["positive", "negative"]]
+
+
+# --- the app in-process: bodies of shed, refused and malformed requests ---------------------------------------
+def app_serving(pipeline: Any, **settings: Any) -> Any:
+    app = create_app(Settings(**settings))
+    app.state.service.store.swap(loaded(pipeline))
+    return app
+
+
+async def asgi_requests(app: Any, requests: list[tuple[str, str, bytes, dict[str, str]]]) -> list[httpx.Response]:
+    """Send requests concurrently to the app with its batcher running (no lifespan: no poller, no registry)."""
+    batcher = app.state.service.batcher
+    batcher.start()
+    try:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+            calls = [
+                client.request(method, path, content=body, headers=headers) for method, path, body, headers in requests
+            ]
+            return list(await asyncio.gather(*calls))
+    finally:
+        await batcher.stop()
+
+
+JSON_HEADERS = {"content-type": "application/json"}
+
+
+def predict_body(text: str) -> tuple[str, str, bytes, dict[str, str]]:
+    return ("POST", "/predict", json.dumps({"text": text}).encode(), JSON_HEADERS)
+
+
+def test_predict_sheds_with_503_overloaded_and_retry_after(tiny_models: TinyModels) -> None:
+    app = app_serving(RecordingPipeline(tiny_models.good_a, delay=0.2), queue_max_requests=1)
+    responses = asyncio.run(asgi_requests(app, [predict_body(f"review {i}") for i in range(6)]))
+    statuses = sorted(r.status_code for r in responses)
+    assert 200 in statuses
+    shed = [r for r in responses if r.status_code == 503]
+    assert shed, statuses
+    for response in shed:
+        assert response.json()["error"]["code"] == "overloaded"
+        assert response.headers["retry-after"] == "1"
+
+
+def test_predict_past_its_deadline_is_503_timeout(tiny_models: TinyModels) -> None:
+    app = app_serving(RecordingPipeline(tiny_models.good_a, delay=0.3), request_timeout_seconds=0.05)
+    [response] = asyncio.run(asgi_requests(app, [predict_body("slow")]))
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "timeout"
+    assert response.headers["retry-after"] == "1"
+
+
+def test_a_disconnected_client_is_dropped_before_its_model_call(tiny_models: TinyModels) -> None:
+    """Raw ASGI: the body arrives, then `http.disconnect` while the request waits in the queue."""
+    slow = RecordingPipeline(tiny_models.good_a, delay=0.2)
+    app = app_serving(slow)
+    body = json.dumps({"texts": ["abandoned heavy batch"] * 64}).encode()
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+        "path": "/predict/batch", "raw_path": b"/predict/batch", "query_string": b"", "root_path": "",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80),
+    }  # fmt: skip
+
+    async def scenario() -> list[dict[str, Any]]:
+        batcher = app.state.service.batcher
+        batcher.start()
+        gone = asyncio.Event()
+        delivered = False
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            nonlocal delivered
+            if not delivered:
+                delivered = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await gone.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        try:
+            first = asyncio.ensure_future(batcher.predict(["occupies the model thread"]))
+            await asyncio.sleep(0.05)
+            request = asyncio.ensure_future(app(scope, receive, send))
+            await asyncio.sleep(0.05)
+            gone.set()
+            await request
+            await first
+        finally:
+            await batcher.stop()
+        return sent
+
+    sent = asyncio.run(scenario())
+    assert sent[0]["status"] == 499  # recorded in the metrics; the client is gone
+    assert "abandoned heavy batch" not in slow.seen
+
+
+NO_WORDS = {
+    "emoji": "\U0001f600" * 5000,
+    "zero-width spaces": "\u200b" * 10,
+    "NUL": "\x00",
+    "lone BOM": "\ufeff",
+    "only tags": "<br /><br />",
+    "only an entity": "&amp;",
+}
+
+
+@pytest.mark.parametrize("text", NO_WORDS.values(), ids=NO_WORDS.keys())
+def test_texts_without_words_get_the_422_empty_text_gets(tiny_models: TinyModels, text: str) -> None:
+    app = app_serving(tiny_models.good_a)
+    single, batch = asyncio.run(
+        asgi_requests(
+            app,
+            [
+                predict_body(text),
+                ("POST", "/predict/batch", json.dumps({"texts": ["good", text]}).encode(), JSON_HEADERS),
+            ],
+        )
+    )
+    assert single.status_code == batch.status_code == 422
+    assert single.json()["error"]["code"] == "invalid_request"
+    assert "contains no words" in single.json()["error"]["message"]
+    assert batch.json()["error"]["details"][0]["field"] == "texts.1"
+
+
+def test_no_words_agrees_with_the_models_cleaner_and_tokeniser(tiny_models: TinyModels) -> None:
+    tricky = [*NO_WORDS.values(), "good", "<b>x</b>", "&lt;great&gt;", "&#97;", "!", "\uff47\uff4f", "& so", "<" * 300]
+    for text in tricky + tiny_models.eval_texts[:200]:
+        assert has_words(text) == (re.search(WORD_PATTERN, clean_text(text)) is not None), text[:40]
+
+
+def test_text_length_is_checked_after_nfkc_normalisation(tiny_models: TinyModels) -> None:
+    app = app_serving(tiny_models.good_a)
+    started = time.perf_counter()
+    [expanded, ascii_text] = asyncio.run(
+        asgi_requests(app, [predict_body("\ufdfa" * 20_000), predict_body("x" * 20_000)])
+    )
+    assert time.perf_counter() - started < 5
+    assert expanded.status_code == 422
+    assert "grows to 360000 characters under Unicode NFKC normalisation" in expanded.json()["error"]["message"]
+    assert ascii_text.status_code == 200
+    assert grows_past("\ufdfa" * 1111, 20_000) is False  # 19,998 characters once normalised: accepted
+    assert grows_past("\ufdfa" * 1112, 20_000) is True
+
+
+UNPARSABLE = {
+    "invalid UTF-8 in a string": (b'{"text": "caf\xe9"}', "not valid UTF-8"),
+    "nesting 100,000 deep": (b'{"text": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested too deeply"),
+    "an integer of 500,000 digits": (b'{"text": ' + b"9" * 500_000 + b"}", "more than 4300 digits"),
+}
+
+
+@pytest.mark.parametrize(("body", "message"), UNPARSABLE.values(), ids=UNPARSABLE.keys())
+def test_unparsable_bodies_keep_the_documented_400_body(tiny_models: TinyModels, body: bytes, message: str) -> None:
+    app = app_serving(tiny_models.good_a)
+    [response] = asyncio.run(asgi_requests(app, [("POST", "/predict", body, JSON_HEADERS)]))
+    assert response.status_code == 400
+    assert set(response.json()) == {"error"}
+    assert response.json()["error"]["code"] == "invalid_json"
+    assert message in response.json()["error"]["message"]
+
+
+WEBHOOK_TEST_SECRET = "s3cret"
+
+
+def signed(body: bytes, delivery: str, secret: str = WEBHOOK_TEST_SECRET) -> dict[str, str]:
+    stamp = str(int(time.time()))
+    return {
+        **JSON_HEADERS,
+        "X-MLflow-Delivery-Id": delivery,
+        "X-MLflow-Timestamp": stamp,
+        "X-MLflow-Signature": sign_webhook(secret, delivery, stamp, body),
+    }
+
+
+def test_a_deeply_nested_signed_webhook_is_a_400_with_one_log_line(
+    tiny_models: TinyModels, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = app_serving(tiny_models.good_a, webhook_secret="s3cret")
+    body = b"[" * 100_000 + b"]" * 100_000
+    with caplog.at_level(logging.WARNING):
+        [response] = asyncio.run(asgi_requests(app, [("POST", "/webhooks/mlflow", body, signed(body, "deep-1"))]))
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "code": "invalid_json",
+        "message": "the body is not valid JSON: it is nested too deeply; send a flat JSON object",
+    }
+    assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 1
+    assert not [r for r in caplog.records if r.exc_info]
+
+
+def test_a_replayed_webhook_delivery_is_refused(tiny_models: TinyModels) -> None:
+    app = app_serving(tiny_models.good_a, webhook_secret="s3cret")
+    body = json.dumps({"data": {"name": "another-model"}}).encode()
+    headers = signed(body, "delivery-42")
+
+    async def scenario() -> list[httpx.Response]:
+        first = await asgi_requests(app, [("POST", "/webhooks/mlflow", body, headers)])
+        again = await asgi_requests(app, [("POST", "/webhooks/mlflow", body, headers)])
+        other = await asgi_requests(app, [("POST", "/webhooks/mlflow", body, signed(body, "delivery-43"))])
+        return first + again + other
+
+    first, again, other = asyncio.run(scenario())
+    assert first.status_code == 202
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "duplicate_delivery"
+    assert other.status_code == 202
+
+
+def test_seen_deliveries_expire_with_the_window_and_stay_bounded() -> None:
+    seen = SeenDeliveries(max_entries=3)
+    now = 1_000_000.0
+    assert seen.first_time("a", int(now), now)
+    assert not seen.first_time("a", int(now), now + 299)
+    assert seen.first_time("a", int(now), now + 301)  # its timestamp is now refused as too old anyway
+    for name in "bcde":
+        assert seen.first_time(name, int(now) + 302, now + 302)
+    assert len(seen._expiry) == 3
+
+
+def test_failed_admin_logins_are_logged_without_the_token(
+    tiny_models: TinyModels, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = app_serving(tiny_models.good_a, admin_token="the-real-token")
+    with caplog.at_level(logging.WARNING, logger="sentiment_inference.routes.admin"):
+        responses = asyncio.run(
+            asgi_requests(
+                app,
+                [
+                    ("POST", "/admin/reload", b"", {"Authorization": "Bearer the-real-tokeX"}),
+                    ("POST", "/admin/reload", b"", {}),
+                ],
+            )
+        )
+    assert [r.status_code for r in responses] == [401, 401]
+    lines = [r.getMessage() for r in caplog.records if r.name == "sentiment_inference.routes.admin"]
+    assert len(lines) == 2
+    assert all("admin login failed" in line and "127.0.0.1" in line for line in lines), lines
+    assert not [line for line in lines if "the-real-tok" in line]
+
+
+def test_a_large_request_abandoned_mid_call_stops_after_one_slice(tiny_models: TinyModels) -> None:
+    slow = RecordingPipeline(tiny_models.good_a, delay=0.2)
+    batcher, _ = make_batcher(slow)
+    size = MODEL_CALL_SLICE_TEXTS * 2
+
+    async def scenario() -> None:
+        batcher.start()
+        gone = asyncio.Event()
+
+        async def abandoned() -> None:
+            await gone.wait()
+
+        try:
+            request = asyncio.ensure_future(batcher.predict(["abandoned"] * size, abandoned))
+            await asyncio.sleep(0.1)  # its first slice is in the model thread
+            gone.set()
+            with pytest.raises(ClientGoneError):
+                await request
+            await asyncio.sleep(0.3)
+            complete = await batcher.predict(["whole"] * size)
+            assert len(complete.labels) == size
+        finally:
+            await batcher.stop()
+
+    asyncio.run(scenario())
+    assert slow.seen.count("abandoned") == MODEL_CALL_SLICE_TEXTS

@@ -11,6 +11,7 @@ WORKER_HEALTHCHECK_SECONDS = 60
 
 
 def main() -> None:
+    from sentiment_inference.http_protocol import HttpLimits, guarded_protocol
     from sentiment_inference.logging_config import configure_logging, log_config
     from sentiment_inference.settings import Settings
 
@@ -31,6 +32,17 @@ def main() -> None:
         timeout_graceful_shutdown=10,
         timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
         server_header=False,
+        # Header size/count limits, header and body read timeouts, a connection cap (see http_protocol.py).
+        http=guarded_protocol(
+            HttpLimits(
+                max_header_bytes=settings.http_max_header_bytes,
+                max_headers=settings.http_max_headers,
+                header_timeout_seconds=settings.http_header_timeout_seconds,
+                body_timeout_seconds=settings.http_body_timeout_seconds,
+                max_connections=settings.http_max_connections,
+            )
+        ),
+        timeout_keep_alive=settings.http_keepalive_timeout_seconds,  # type: ignore[arg-type]  # a float works
     )
 
 

@@ -149,9 +149,24 @@ async def _api_error_handler(request: Request, exc: Exception) -> JSONResponse:
     return error_response(exc.status, exc.code, exc.message, headers=exc.headers)
 
 
+def unparsable_body_message(cause: BaseException) -> str:
+    """What was wrong with a body Python's JSON decoder refused other than by a syntax error."""
+    if isinstance(cause, RecursionError):
+        return "the body is not valid JSON: it is nested too deeply; send a flat JSON object"
+    if isinstance(cause, UnicodeDecodeError):
+        return f"the body is not valid JSON: it is not valid UTF-8 ({cause.reason} at byte {cause.start})"
+    if isinstance(cause, ValueError) and "digits" in str(cause):
+        return "the body is not accepted: a number in it has more than 4300 digits"
+    return f"the body could not be parsed as JSON ({type(cause).__name__})"
+
+
 async def _http_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     status = exc.status_code
+    if status == 400 and exc.__cause__ is not None:
+        # FastAPI turns every body decoding error but a JSON syntax error into a bare 400 "There was an error
+        # parsing the body" (invalid UTF-8, nesting past the recursion limit, integers past 4300 digits).
+        return error_response(400, "invalid_json", unparsable_body_message(exc.__cause__))
     if status == 404:
         message = f"no route {request.url.path}; see /docs for the API"
     elif status == 405:
@@ -241,11 +256,11 @@ class BodySizeLimitMiddleware:
         await self.app(scope, replay, send)
 
     def _too_large(self, length: int | None) -> tuple[int, str, str]:
-        got = f"{length} bytes" if length is not None else "more"
+        got = f"is {length} bytes" if length is not None else f"(streamed) is more than {self.max_bytes} bytes"
         return (
             413,
             "body_too_large",
-            f"the request body is {got}; the maximum is {self.max_bytes} bytes (MAX_BODY_BYTES): send less text"
+            f"the request body {got}; the maximum is {self.max_bytes} bytes (MAX_BODY_BYTES): send less text"
             " per request",
         )
 

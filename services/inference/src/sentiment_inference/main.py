@@ -49,7 +49,16 @@ def build_service(settings: Settings, gateway: RegistryGateway | None = None) ->
         freeze_heap_on_swap=settings.gc_freeze,
     )
     monitor = DriftMonitor(drift_config(settings), store, metrics_.registry)
-    batcher = MicroBatcher(store, metrics_, settings.batch_max_texts, settings.batch_max_wait_ms / 1000, monitor)
+    batcher = MicroBatcher(
+        store,
+        metrics_,
+        settings.batch_max_texts,
+        settings.batch_max_wait_ms / 1000,
+        monitor,
+        max_queue_requests=settings.queue_max_requests,
+        max_queue_texts=settings.queue_max_texts,
+        deadline_seconds=settings.request_timeout_seconds,
+    )
     return Service(settings=settings, metrics=metrics_, store=store, poller=poller, batcher=batcher, drift=monitor)
 
 

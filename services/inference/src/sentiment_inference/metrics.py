@@ -34,6 +34,7 @@ LATENCY_BUCKETS: tuple[float, ...] = (
 BATCH_BUCKETS: tuple[float, ...] = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 LOAD_RESULTS = ("ok", "rejected", "failed")
+SHED_REASONS = ("overloaded", "timeout", "client_gone")
 
 # The `*_created` companion series double the exposition for no dashboard use.
 disable_created_metrics()
@@ -111,8 +112,21 @@ class ServiceMetrics:
             "Unix time of the last poll that read the registry successfully (0: never).",
             registry=r,
         )
+        self.queue_requests = Gauge(
+            "sentiment_queue_requests", "Prediction requests waiting for the model thread.", registry=r
+        )
+        self.queue_texts = Gauge("sentiment_queue_texts", "Texts waiting for the model thread.", registry=r)
+        self.shed_requests = Counter(
+            "sentiment_shed_requests_total",
+            "Prediction requests not computed: overloaded (queue full, 503), timeout (deadline, 503) or"
+            " client_gone (the client disconnected first).",
+            ["reason"],
+            registry=r,
+        )
         for result in LOAD_RESULTS:
             self.model_loads.labels(result=result)
+        for reason in SHED_REASONS:
+            self.shed_requests.labels(reason=reason)
         for sentiment in ("negative", "positive"):
             self.predictions.labels(sentiment=sentiment)
         self.model_ready.set(0)

@@ -2,19 +2,84 @@
 
 from __future__ import annotations
 
+import functools
+import re
+import unicodedata
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+from sentiment_core.text import _TAG, WORD_PATTERN, clean_text
 
 Sentiment = Literal["negative", "positive"]
 
 EXAMPLE_REVIEW = "A wonderful film: great acting, a moving story and a superb score."
 
 
-def _not_blank(text: str) -> str:
-    if not text.strip():
-        raise ValueError("is only whitespace; send some words to classify")
-    return text
+_WORD = re.compile(WORD_PATTERN)
+# The cleaner's HTML-tag pattern, then the model's token pattern: the first alternative consumes a tag whole,
+# so a token found by the second lies outside every tag, as it does in `clean_text`'s output.
+# Anything html.unescape could replace starts like this (a superset of its entity pattern: a false alarm only
+# costs the full cleaning).
+_MAYBE_ENTITY = re.compile(r"&[^\t\n\f <&;]")
+_TAG_OR_WORD = re.compile(f"{_TAG.pattern}|(?P<word>{WORD_PATTERN.removeprefix('(?u)')})")
+
+
+@functools.lru_cache(maxsize=8192)
+def _nfkc_growth(char: str) -> int:
+    return len(unicodedata.normalize("NFKC", char)) - 1
+
+
+def nfkc_length_bound(text: str) -> int:
+    """An upper bound of `len(NFKC(text))`: the text's length plus what each character grows by on its own.
+
+    NFKC decomposes character by character and composition only shortens, so this bounds the length the model
+    reads. U+FDFA grows by 17: 20,000 of them are 360,000 characters for the model. Cost: one pass over the
+    distinct characters, never the expanded text (normalising 20,000 x U+FDFA costs ~50 ms)."""
+    if unicodedata.is_normalized("NFKC", text):
+        return len(text)
+    extra = 0
+    for char in set(text):
+        growth = _nfkc_growth(char)
+        if growth > 0:
+            extra += growth * text.count(char)
+    return len(text) + extra
+
+
+def grows_past(text: str, limit: int) -> bool:
+    """True when `text` may be longer than `limit` characters once NFKC-normalised (see nfkc_length_bound)."""
+    return nfkc_length_bound(text) > limit
+
+
+def has_words(text: str) -> bool:
+    """True when the model's own cleaner and tokeniser find at least one token in `text`.
+
+    Exactly `re.search(WORD_PATTERN, clean_text(text))`, without building the cleaned copy in the common case:
+    without an HTML entity (html.unescape is then the identity) and already NFKC-normal, cleaning only drops
+    tags, lowercases and collapses whitespace, none of which makes or removes a token outside a tag."""
+    if ("&" not in text or _MAYBE_ENTITY.search(text) is None) and unicodedata.is_normalized("NFKC", text):
+        return any(match.group("word") for match in _TAG_OR_WORD.finditer(text))
+    return _WORD.search(clean_text(text)) is not None
+
+
+def _text_checks(max_text_chars: int) -> Callable[[str], str]:
+    def check(text: str) -> str:
+        if not text.strip():
+            raise ValueError("is only whitespace; send some words to classify")
+        grown = nfkc_length_bound(text)
+        if grown > max_text_chars:
+            raise ValueError(
+                f"grows to {grown} characters under Unicode NFKC normalisation, which the model applies (e.g. U+FDFA"
+                f" becomes 18 characters); the maximum is {max_text_chars} characters after normalisation"
+            )
+        if not has_words(text):
+            raise ValueError(
+                "contains no words (only symbols, emoji, invisible or control characters); send some words to classify"
+            )
+        return text
+
+    return check
 
 
 def request_models(max_text_chars: int, max_batch_size: int) -> tuple[type[BaseModel], type[BaseModel]]:
@@ -22,7 +87,7 @@ def request_models(max_text_chars: int, max_batch_size: int) -> tuple[type[BaseM
     text_type = Annotated[
         str,
         StringConstraints(strict=True, min_length=1, max_length=max_text_chars),
-        AfterValidator(_not_blank),
+        AfterValidator(_text_checks(max_text_chars)),
     ]
 
     class PredictRequest(BaseModel):
@@ -31,7 +96,8 @@ def request_models(max_text_chars: int, max_batch_size: int) -> tuple[type[BaseM
         model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"text": EXAMPLE_REVIEW}]})
 
         text: text_type = Field(  # type: ignore[valid-type]
-            description=f"The review text: 1 to {max_text_chars} characters, not only whitespace."
+            description=f"The review text: 1 to {max_text_chars} characters (also after NFKC normalisation), with"
+            " at least one word."
         )
 
     class BatchPredictRequest(BaseModel):

@@ -57,6 +57,28 @@ class Settings(MlflowSettings):
     # Most texts one vectorised model call takes (coalesced singles plus /predict/batch requests).
     batch_max_texts: int = Field(default=256, validation_alias="BATCH_MAX_TEXTS", ge=1)
 
+    # --- backpressure (Triton/KServe-style): a bounded queue, refused at once beyond it ----------------------
+    # Requests waiting for the model thread; one more is answered 503 `overloaded` with Retry-After.
+    queue_max_requests: int = Field(default=512, validation_alias="QUEUE_MAX_REQUESTS", ge=1)
+    # Texts waiting for the model thread (about 0.5 s of work on one core); beyond it, 503 `overloaded`.
+    queue_max_texts: int = Field(default=2048, validation_alias="QUEUE_MAX_TEXTS", ge=1)
+    # Longest a request waits for (and in) its model call before it answers 503 `timeout`.
+    request_timeout_seconds: float = Field(default=5.0, validation_alias="REQUEST_TIMEOUT_SECONDS", gt=0, le=300)
+
+    # --- HTTP connection limits (the service is safe without an ingress in front) -------------------------
+    # Request line plus headers, in bytes; beyond it 431 `header_too_large`, before the rest is read.
+    http_max_header_bytes: int = Field(default=16_384, validation_alias="HTTP_MAX_HEADER_BYTES", ge=1024)
+    # Header fields per request; beyond it 431 `header_too_large`.
+    http_max_headers: int = Field(default=100, validation_alias="HTTP_MAX_HEADERS", ge=8)
+    # From connection open (or a request's first byte) to the end of its headers; then 408 or a silent close.
+    http_header_timeout_seconds: float = Field(default=10.0, validation_alias="HTTP_HEADER_TIMEOUT_SECONDS", gt=0)
+    # From the end of the headers to the end of the body (a slow-body client); then 408 `request_timeout`.
+    http_body_timeout_seconds: float = Field(default=30.0, validation_alias="HTTP_BODY_TIMEOUT_SECONDS", gt=0)
+    # An idle keep-alive connection is closed after this.
+    http_keepalive_timeout_seconds: float = Field(default=5.0, validation_alias="HTTP_KEEPALIVE_TIMEOUT_SECONDS", gt=0)
+    # Open connections per worker; one more is answered 503 `overloaded` and closed.
+    http_max_connections: int = Field(default=1000, validation_alias="HTTP_MAX_CONNECTIONS", ge=1)
+
     # gc.freeze() the long-lived heap at start-up and after each swap (see model_store.freeze_heap).
     gc_freeze: bool = Field(default=True, validation_alias="GC_FREEZE")
 
@@ -108,6 +130,11 @@ class Settings(MlflowSettings):
             raise ValueError(
                 f"BATCH_MAX_TEXTS ({self.batch_max_texts}) must be >= MAX_BATCH_SIZE ({self.max_batch_size}):"
                 " a /predict/batch request is predicted in one call"
+            )
+        if self.queue_max_texts < self.max_batch_size:
+            raise ValueError(
+                f"QUEUE_MAX_TEXTS ({self.queue_max_texts}) must be >= MAX_BATCH_SIZE ({self.max_batch_size}):"
+                " otherwise a full-size batch could never be queued"
             )
         return self
 

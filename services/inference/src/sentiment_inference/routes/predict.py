@@ -3,14 +3,23 @@
 # No `from __future__ import annotations` here: FastAPI must see the per-app request classes themselves,
 # not names it would try to resolve in module globals.
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
+from starlette.types import Receive
 
 from sentiment_inference.app_state import get_service
 from sentiment_inference.errors import ApiError, ErrorBody
 from sentiment_inference.schemas import BatchPredictResponse, PredictResponse, request_models
-from sentiment_inference.serving import NoChampionError
+from sentiment_inference.serving import (
+    BatchResult,
+    ClientGoneError,
+    DeadlineExceededError,
+    NoChampionError,
+    OverloadedError,
+    PredictionFailedError,
+)
 from sentiment_inference.settings import Settings
 
 VERSION_HEADER = "X-Model-Version"
@@ -18,9 +27,28 @@ VERSION_HEADER = "X-Model-Version"
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "The body is not valid JSON."},
     413: {"model": ErrorBody, "description": "The body is larger than MAX_BODY_BYTES."},
-    422: {"model": ErrorBody, "description": "Missing field, wrong type, empty text, text or batch too long."},
-    503: {"model": ErrorBody, "description": "No champion model yet (the service is still polling the registry)."},
+    422: {
+        "model": ErrorBody,
+        "description": "Missing field, wrong type, empty text or a text with no words, text or batch too long.",
+    },
+    500: {"model": ErrorBody, "description": "`prediction_failed`: the model raised on this request's texts."},
+    503: {
+        "model": ErrorBody,
+        "description": "`no_champion` (no model yet), `overloaded` (queue full) or `timeout` (deadline passed);"
+        " retry after the Retry-After header.",
+    },
 }
+# Shed requests come back soon: the queue drains in well under a second.
+RETRY_AFTER_SECONDS = "1"
+# nginx's code for "the client closed the request": it is never seen by the client, only in the metrics.
+CLIENT_CLOSED_REQUEST = 499
+
+
+async def _disconnected(receive: Receive) -> None:
+    """Returns when the client hangs up. Called after the body was read, so the next ASGI message is
+    `http.disconnect` (a pipelined next request is held by the server until this response is sent)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
 
 
 def _no_champion(settings: Settings) -> ApiError:
@@ -31,6 +59,27 @@ def _no_champion(settings: Settings) -> ApiError:
         " has been loaded; retry after a model is promoted",
         headers={"Retry-After": str(max(1, round(settings.poll_interval_seconds)))},
     )
+
+
+async def _predict(request: Request, texts: Sequence[str], settings: Settings) -> BatchResult:
+    """The batcher's answer, or the uniform error a client can act on."""
+    receive = request.receive
+    try:
+        return await get_service(request).batcher.predict(texts, lambda: _disconnected(receive))
+    except NoChampionError:
+        raise _no_champion(settings) from None
+    except OverloadedError as error:
+        raise ApiError(
+            503, "overloaded", f"overloaded: {error}; retry shortly", {"Retry-After": RETRY_AFTER_SECONDS}
+        ) from None
+    except DeadlineExceededError as error:
+        raise ApiError(
+            503, "timeout", f"timeout: {error}; retry shortly", {"Retry-After": RETRY_AFTER_SECONDS}
+        ) from None
+    except ClientGoneError:
+        raise ApiError(CLIENT_CLOSED_REQUEST, "client_closed_request", "the client disconnected") from None
+    except PredictionFailedError as error:
+        raise ApiError(500, "prediction_failed", str(error)) from None
 
 
 def build_router(settings: Settings) -> APIRouter:
@@ -47,11 +96,7 @@ def build_router(settings: Settings) -> APIRouter:
         description="The serving model version is in the body and in the X-Model-Version header.",
     )
     async def predict(body: predict_request, request: Request) -> Response:  # type: ignore[valid-type]
-        service = get_service(request)
-        try:
-            result = await service.batcher.predict([body.text])  # type: ignore[attr-defined]
-        except NoChampionError:
-            raise _no_champion(settings) from None
+        result = await _predict(request, [body.text], settings)  # type: ignore[attr-defined]
         payload = {"sentiment": result.labels[0], "confidence": result.confidences[0], "model_version": result.version}
         return Response(
             json.dumps(payload).encode(), media_type="application/json", headers={VERSION_HEADER: result.version}
@@ -68,10 +113,7 @@ def build_router(settings: Settings) -> APIRouter:
         service = get_service(request)
         texts: list[str] = body.texts  # type: ignore[attr-defined]
         service.metrics.batch_request_size.observe(len(texts))
-        try:
-            result = await service.batcher.predict(texts)
-        except NoChampionError:
-            raise _no_champion(settings) from None
+        result = await _predict(request, texts, settings)
         version = result.version
         payload = {
             "model_version": version,
