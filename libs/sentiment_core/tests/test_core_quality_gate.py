@@ -42,10 +42,20 @@ def test_ten_reviews_prove_nothing() -> None:
     assert "predicts only 'positive' on its held-out split (one-class model)" in message
 
 
-def test_missing_evidence_fails() -> None:
+def test_missing_metrics_fail() -> None:
     failures = quality_gate.held_out_failures(HeldOutEvidence.from_tags({}), QualityFloors())
-    assert len(failures) == 4
-    assert "no recorded held-out size" in failures[0]
+    assert failures == [
+        "no recorded held-out accuracy; the floor is 0.700",
+        "no recorded held-out F1; the floor is 0.700",
+    ]
+
+
+def test_a_version_registered_before_the_evidence_tags_is_judged_on_its_metrics() -> None:
+    """An upgrade must not take away a champion that only lacks the newer size and class-count tags."""
+    older = HeldOutEvidence.from_tags({"metric.accuracy": "0.91", "metric.f1": "0.90"})
+    assert quality_gate.held_out_failures(older, QualityFloors()) == []
+    weak = HeldOutEvidence.from_tags({"metric.accuracy": "0.52", "metric.f1": "0.90"})
+    assert quality_gate.held_out_failures(weak, QualityFloors()) == ["held-out accuracy 0.5200 below the floor 0.7000"]
 
 
 def test_evidence_round_trips_through_version_tags() -> None:

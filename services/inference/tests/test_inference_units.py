@@ -115,7 +115,7 @@ def test_validation_accepts_a_real_model(tiny_models: TinyModels) -> None:
         ({**GOOD_TAGS, "metric.f1": "0.6"}, "held-out F1 0.6000 below the floor 0.7000"),
         ({**GOOD_TAGS, "quality.held_out_size": "10"}, "held-out split of 10 reviews, fewer than the minimum 200"),
         ({**GOOD_TAGS, "quality.predicted_negative": "0"}, "predicts only 'positive' on its held-out split"),
-        ({}, "no recorded held-out size"),
+        ({}, "no recorded held-out F1"),
         ({"metric.accuracy": "n/a"}, "no recorded held-out accuracy"),
     ],
 )
