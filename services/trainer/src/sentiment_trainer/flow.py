@@ -44,6 +44,8 @@ STEPS = (
     "split-data",
     "train-model",
     "evaluate-model",
+    # Only when the run has an independent test file.
+    "evaluate-test",
     "log-mlflow",
     "fetch-champion",
     "register-model",
