@@ -33,7 +33,7 @@ import sklearn
 from sklearn.pipeline import Pipeline
 
 from sentiment_core.data import load_dataset, load_test_set, split_dataset
-from sentiment_core.evaluation import evaluate
+from sentiment_core.evaluation import apply_temperature, fit_temperature, report_from_scores
 from sentiment_core.model import ModelConfig, build_pipeline, load_pipeline, save_pipeline
 from sentiment_core.params import load_params
 
@@ -107,6 +107,13 @@ class Measurement:
     full_test_ece: float | None
     full_test_brier: float | None
     full_fit_seconds: float | None
+    # Temperature scaling fitted on the held-out split (80% model), then applied unchanged to the test-file
+    # probabilities of both models: calibration without touching accuracy or the test file.
+    held_out_temperature: float
+    test_ece_scaled: float | None
+    test_brier_scaled: float | None
+    full_test_ece_scaled: float | None
+    full_test_brier_scaled: float | None
     fit_seconds: float
     n_features: int
     nonzero_coefficients: int
@@ -144,12 +151,16 @@ def measure(
     started = time.perf_counter()
     pipeline = build_pipeline(config).fit(train_texts, train["label"].to_numpy())
     fit_seconds = time.perf_counter() - started
-    report = evaluate(pipeline, test_texts, test["label"].tolist())
-    test_report = (
-        evaluate(pipeline, independent["text"].tolist(), independent["label"].tolist())
-        if independent is not None
-        else None
-    )
+    held_out_labels = test["label"].to_numpy(dtype=int)
+    held_out_probability = pipeline.predict_proba(test_texts)[:, 1]
+    report = report_from_scores(held_out_labels, held_out_probability)
+    temperature = fit_temperature(held_out_labels, held_out_probability)
+    test_report = scaled_report = None
+    if independent is not None:
+        independent_labels = independent["label"].to_numpy(dtype=int)
+        independent_probability = pipeline.predict_proba(independent["text"].tolist())[:, 1]
+        test_report = report_from_scores(independent_labels, independent_probability)
+        scaled_report = report_from_scores(independent_labels, apply_temperature(independent_probability, temperature))
 
     classifier = pipeline.named_steps["classify"]
     coefficients = np.asarray(classifier.coef_)
@@ -192,14 +203,18 @@ def measure(
     del loaded
     gc.collect()
 
-    full_report = None
+    full_report = full_scaled_report = None
     full_fit_seconds: float | None = None
     if full is not None:
         started = time.perf_counter()
         full_pipeline = build_pipeline(config).fit(full["text"].tolist(), full["label"].to_numpy())
         full_fit_seconds = time.perf_counter() - started
         if independent is not None:
-            full_report = evaluate(full_pipeline, independent["text"].tolist(), independent["label"].tolist())
+            full_probability = full_pipeline.predict_proba(independent["text"].tolist())[:, 1]
+            full_report = report_from_scores(independent["label"].to_numpy(dtype=int), full_probability)
+            full_scaled_report = report_from_scores(
+                independent["label"].to_numpy(dtype=int), apply_temperature(full_probability, temperature)
+            )
         del full_pipeline
         gc.collect()
 
@@ -219,6 +234,11 @@ def measure(
         full_test_ece=round(full_report.ece, 4) if full_report else None,
         full_test_brier=round(full_report.brier, 4) if full_report else None,
         full_fit_seconds=round(full_fit_seconds, 2) if full_fit_seconds is not None else None,
+        held_out_temperature=round(temperature, 3),
+        test_ece_scaled=round(scaled_report.ece, 4) if scaled_report else None,
+        test_brier_scaled=round(scaled_report.brier, 4) if scaled_report else None,
+        full_test_ece_scaled=round(full_scaled_report.ece, 4) if full_scaled_report else None,
+        full_test_brier_scaled=round(full_scaled_report.brier, 4) if full_scaled_report else None,
         fit_seconds=round(fit_seconds, 2),
         n_features=int(coefficients.shape[1]),
         nonzero_coefficients=int(np.count_nonzero(coefficients)),
@@ -254,7 +274,9 @@ def format_row(result: Measurement) -> str:
         f"{result.name:18s} held-out acc={result.accuracy:.4f} f1={result.f1:.4f} | test-file "
         f"acc={_fmt(result.test_accuracy)} ece={_fmt(result.test_ece)} brier={_fmt(result.test_brier)} | "
         f"fit-on-all: test acc={_fmt(result.full_test_accuracy)} ece={_fmt(result.full_test_ece)} "
-        f"fit={result.full_fit_seconds}s | fit(80%)={result.fit_seconds:6.2f}s "
+        f"fit={result.full_fit_seconds}s | T(held-out)={result.held_out_temperature:.3f} scaled test ece "
+        f"{_fmt(result.test_ece_scaled)} / fit-on-all {_fmt(result.full_test_ece_scaled)} | "
+        f"fit(80%)={result.fit_seconds:6.2f}s "
         f"size={result.artifact_mb:7.2f}MB load={result.load_seconds_median:7.3f}s "
         f"single={result.single_predict_ms_median:.3f}ms (p99 {result.single_predict_ms_p99:.3f}) "
         f"batch={result.batch_predict_ms_per_text:.3f}ms/text "

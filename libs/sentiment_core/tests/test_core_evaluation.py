@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sentiment_core.evaluation import brier_score, expected_calibration_error, report_from_scores
+from sentiment_core.evaluation import (
+    apply_temperature,
+    brier_score,
+    expected_calibration_error,
+    fit_temperature,
+    report_from_scores,
+)
 
 
 def test_report_from_scores() -> None:
@@ -35,3 +41,23 @@ def test_expected_calibration_error_by_hand() -> None:
     assert expected_calibration_error(np.array([1, 0]), np.array([1.0, 0.0])) == pytest.approx(0.0)
     assert brier_score(np.array([1, 0]), np.array([1.0, 0.0])) == pytest.approx(0.0)
     assert brier_score(np.array([1, 0]), np.array([0.5, 0.5])) == pytest.approx(0.25)
+
+
+def _labels_from(probability: np.ndarray, seed: int) -> np.ndarray:
+    return (np.random.default_rng(seed).random(probability.shape[0]) < probability).astype(int)
+
+
+def test_temperature_scaling_recovers_the_distortion_and_keeps_every_decision() -> None:
+    rng = np.random.default_rng(0)
+    true_logits = rng.normal(0.0, 2.5, 20_000)
+    labels = _labels_from(1.0 / (1.0 + np.exp(-true_logits)), 1)
+    # An overconfident model: the right ranking, logits twice too large.
+    overconfident = 1.0 / (1.0 + np.exp(-2.0 * true_logits))
+    temperature = fit_temperature(labels, overconfident)
+    assert temperature == pytest.approx(2.0, rel=0.1)
+    scaled = apply_temperature(overconfident, temperature)
+    assert np.array_equal(scaled >= 0.5, overconfident >= 0.5)
+    assert expected_calibration_error(labels, scaled) < expected_calibration_error(labels, overconfident) / 3
+    # Already calibrated: T stays near 1.
+    calibrated = 1.0 / (1.0 + np.exp(-true_logits))
+    assert fit_temperature(labels, calibrated) == pytest.approx(1.0, rel=0.1)

@@ -146,14 +146,23 @@ class LogCountRatio(TransformerMixin, BaseEstimator):
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
+        # Input: a term-count matrix, usually sparse; counts are never negative (log(tf) needs tf > 0).
+        tags.input_tags.sparse = True
+        tags.input_tags.positive_only = True
+        # The output is float32 whatever the input: the weights are float32 and the artifact stays small.
+        tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
 
     def fit(self, X: Any, y: Any) -> LogCountRatio:
+        if y is None:
+            raise ValueError("LogCountRatio requires y to be passed, but the target y is None")
         counts = check_array(X, accept_sparse="csr", dtype=None)
+        if (counts.data if sp.issparse(counts) else counts).min(initial=0) < 0:
+            raise ValueError("Negative values in data passed to LogCountRatio: it expects term counts")
         labels = np.asarray(y)
         classes = np.unique(labels)
         if classes.shape[0] != 2:
-            raise ValueError(f"LogCountRatio needs exactly two classes, got {classes.shape[0]}")
+            raise ValueError(f"LogCountRatio needs exactly two classes, got {classes.shape[0]} class(es)")
         present = sp.csr_matrix(counts > 0, dtype=np.float64)
         positive = np.asarray(present[labels == classes[1]].sum(axis=0)).ravel()
         negative = np.asarray(present[labels == classes[0]].sum(axis=0)).ravel()

@@ -55,6 +55,14 @@ def as_text_list(X: Any) -> list[str]:
 class TextCleaner(TransformerMixin, BaseEstimator):
     """First pipeline step: turns any accepted input into a list of cleaned strings."""
 
+    def __sklearn_tags__(self) -> Any:
+        # Stateless: nothing to learn, so a pipeline (or slice) starting with it counts as fitted without fit().
+        # Its input is texts: a sequence of strings, or a DataFrame / 2-d array whose text is the first column.
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = False
+        tags.input_tags.string = True
+        return tags
+
     def fit(self, X: Any, y: Any = None) -> TextCleaner:
         return self
 

@@ -70,7 +70,7 @@ class HeldOut:
                     features, done = self._features[keys[:length]], length
                     break
         for index in range(done, k):
-            # transform, not a Pipeline slice: a slice of stateless steps may count as "not fitted" in sklearn.
+            # One step at a time so that every prefix is cached (a champion with another vectoriser reuses some).
             features = steps[index].transform(features)
             with self._lock:
                 self._features[keys[: index + 1]] = features

@@ -1,0 +1,87 @@
+"""Our two custom pipeline steps against scikit-learn's estimator checks: only documented, expected failures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.pipeline import Pipeline
+from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils.validation import check_is_fitted
+
+from sentiment_core.model import LogCountRatio
+from sentiment_core.text import TextCleaner
+
+# The checks feed numeric arrays; TextCleaner takes texts (any value is turned into a string, as for serving) and
+# returns a list of strings, the input a vectoriser expects, not an array: every check of numeric input or of the
+# output's shape/dtype fails by design.
+_TEXT_IN_LIST_OUT = "text in, list of strings out (not a numeric array transformer)"
+TEXT_CLEANER_EXPECTED: dict[str, str] = {
+    "check_n_features_in_after_fitting": _TEXT_IN_LIST_OUT,
+    "check_n_features_in": _TEXT_IN_LIST_OUT,
+    "check_complex_data": "every value is turned into text, complex numbers too",
+    "check_estimators_empty_data_messages": "stateless: fit learns nothing, so it does not inspect X",
+    "check_pipeline_consistency": _TEXT_IN_LIST_OUT,
+    "check_estimators_nan_inf": "NaN and inf become the texts 'nan' and 'inf'",
+    "check_estimator_sparse_tag": "sparse input is turned into text like anything else",
+    "check_estimators_pickle": _TEXT_IN_LIST_OUT,
+    "check_transformer_data_not_an_array": _TEXT_IN_LIST_OUT,
+    "check_transformer_general": _TEXT_IN_LIST_OUT,
+    "check_transformer_preserve_dtypes": _TEXT_IN_LIST_OUT,
+    "check_transformers_unfitted_stateless": _TEXT_IN_LIST_OUT,
+    "check_methods_sample_order_invariance": _TEXT_IN_LIST_OUT,
+    "check_methods_subset_invariance": _TEXT_IN_LIST_OUT,
+    "check_fit_idempotent": _TEXT_IN_LIST_OUT,
+    "check_fit1d": "a 1-d sequence of texts is its normal input",
+    "check_fit2d_predict1d": "a 1-d sequence of texts is its normal input",
+}
+
+# The naive-Bayes log-count ratio is defined for two classes; these checks fit on three or more.
+_BINARY_ONLY = "the log-count ratio needs exactly two classes; this check fits on three or more"
+LOG_COUNT_RATIO_EXPECTED: dict[str, str] = {
+    name: _BINARY_ONLY
+    for name in (
+        "check_fit_score_takes_y",
+        "check_estimators_overwrite_params",
+        "check_dont_overwrite_parameters",
+        "check_estimators_fit_returns_self",
+        "check_readonly_memmap_input",
+        "check_n_features_in_after_fitting",
+        "check_dtype_object",
+        "check_estimator_sparse_tag",
+        "check_estimator_sparse_array",
+        "check_estimator_sparse_matrix",
+        "check_f_contiguous_array_estimator",
+        "check_methods_sample_order_invariance",
+        "check_methods_subset_invariance",
+        "check_dict_unchanged",
+        "check_fit2d_predict1d",
+    )
+}
+
+
+def _expected(estimator: Any) -> dict[str, str]:
+    return TEXT_CLEANER_EXPECTED if isinstance(estimator, TextCleaner) else LOG_COUNT_RATIO_EXPECTED
+
+
+@parametrize_with_checks([TextCleaner(), LogCountRatio()], expected_failed_checks=_expected)
+def test_sklearn_estimator_checks(estimator: Any, check: Any) -> None:
+    check(estimator)
+
+
+def test_text_cleaner_needs_no_fit_so_a_stateless_prefix_counts_as_fitted() -> None:
+    # Without requires_fit=False, check_is_fitted raises on an unfitted TextCleaner (it has no fitted attributes).
+    check_is_fitted(TextCleaner())
+    prefix = Pipeline([("clean", TextCleaner()), ("hash", HashingVectorizer(n_features=2**10))])
+    check_is_fitted(prefix)
+    assert prefix.transform(["<b>Good</b> film"]).shape == (1, 2**10)
+
+
+def test_log_count_ratio_refuses_negative_counts_and_a_missing_target() -> None:
+    with pytest.raises(ValueError, match="Negative values"):
+        LogCountRatio().fit(sp.csr_matrix(np.array([[1.0, -1.0], [0.0, 2.0]])), [0, 1])
+    with pytest.raises(ValueError, match="requires y"):
+        LogCountRatio().fit(np.ones((2, 2)), None)
