@@ -182,9 +182,9 @@ cluster-up: ## Build what is missing (cached in .tools/), start the local cluste
 		"$(ROOT)/harness/local-cluster/values-local-cluster.yaml" >$(LOCAL_CLUSTER_ENV)
 
 .PHONY: cluster-load
-cluster-load: ## Load the project images (current tag) and the postgres/minio stand-ins into the local cluster's node
+cluster-load: ## Load the project images (current tag) and the postgres/minio/prometheus stand-ins into the local cluster's node
 	@$(LOCAL_CLUSTER) load-images $(foreach i,trainer inference mlflow,sentiment-$(i):$$(bash scripts/charts/kind-loop.sh tag)) \
-		postgres:17.6-bookworm quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z
+		postgres:17.6-bookworm quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z quay.io/prometheus/prometheus:v3.5.0
 
 .PHONY: cluster-e2e
 cluster-e2e: install ## The Kubernetes path for real: images, local cluster, make deploy/train/smoke, faults, uninstall

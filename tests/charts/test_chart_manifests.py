@@ -199,7 +199,7 @@ def test_every_secret_and_configmap_reference_exists(profile: str) -> None:
 
 
 @pytest.mark.parametrize("profile", sorted(PROFILES))
-def test_service_accounts_exist_and_only_the_worker_and_prometheus_mount_a_token(profile: str) -> None:
+def test_service_accounts_exist_and_only_the_worker_mounts_a_token(profile: str) -> None:
     docs = documents(profile)
     accounts = by_kind(docs, "ServiceAccount")
     for doc in docs:
@@ -210,8 +210,8 @@ def test_service_accounts_exist_and_only_the_worker_and_prometheus_mount_a_token
         name = spec.get("serviceAccountName", "default")
         assert name in accounts or name == "default", f"{where} uses ServiceAccount {name!r}, not rendered"
         token = spec.get("automountServiceAccountToken")
-        # The worker creates flow-run Jobs; Prometheus discovers pods (kubernetes_sd). Nothing else calls the API.
-        if doc["metadata"]["name"] in {f"{RELEASE}-prefect-worker", f"{RELEASE}-prometheus"}:
+        # The worker creates flow-run Jobs; nothing else calls the API (Prometheus finds its targets through DNS).
+        if doc["metadata"]["name"] == f"{RELEASE}-prefect-worker":
             assert token is True, where
         else:
             assert token is False, f"{where} mounts an API token it does not need"

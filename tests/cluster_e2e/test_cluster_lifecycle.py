@@ -1,8 +1,8 @@
 """The Kubernetes path for real, in k8s-dev/README.md's order, on the local test cluster: `make deploy` (helm
 upgrade --install --wait) -> `helm test` before any champion -> the UIs through `make port-forward` -> data ->
-`make train` (a Job from the Prefect worker) -> serving through the Service -> a better run swaps every replica under
-traffic -> rollback -> a values change rolls the Deployment under traffic -> faults (MLflow pod, Postgres pod during
-training, kubelet + containerd restart) -> `helm uninstall`.
+`make train` (a Job from the Prefect worker) -> serving through the Service -> the chart's Prometheus scrapes every
+replica -> a better run swaps every replica under traffic -> rollback -> a values change rolls the Deployment under
+traffic -> faults (MLflow pod, Postgres pod during training, kubelet + containerd restart) -> `helm uninstall`.
 
 The steps share one release and run in file order; each asserts what a user would see.
 """
@@ -127,6 +127,52 @@ def test_upload_data_then_make_train_registers_v1_as_champion(state: dict[str, A
     if "install_started" in state:  # (the deploy step ran in this session)
         TIMINGS["install to first prediction"] = round(time.monotonic() - state["install_started"], 1)
     assert httpx.post(f"{api}/predict", json={"text": "wonderful"}, timeout=10).json()["model_version"] == "1"
+
+
+def test_the_charts_prometheus_scrapes_every_replica_and_sees_the_champion() -> None:
+    """The chart's own Prometheus (DNS discovery on headless Services): one `up` target per pod of each component,
+    the shared rules loaded, and the served version (v1, from the step above) queryable."""
+    prometheus = service_url("prometheus", 9090)
+    components = ("inference", "mlflow", "prefect-server", "prefect-worker")
+    started = time.monotonic()
+    seen: dict[str, Any] = {}  # the last answer, for the failure message
+
+    def every_replica_up() -> dict[str, set[str]] | None:
+        active = httpx.get(f"{prometheus}/api/v1/targets", timeout=10).json()["data"]["activeTargets"]
+        seen["targets"] = [(t["labels"]["job"], t["labels"]["instance"], t["health"], t["lastError"]) for t in active]
+        if {target["health"] for target in active} != {"up"}:
+            return None
+        scraped: dict[str, set[str]] = {}
+        for target in active:
+            scraped.setdefault(target["labels"]["job"], set()).add(target["labels"]["instance"].rsplit(":", 1)[0])
+        running = {
+            f"sentiment-{c}": {
+                p["status"]["podIP"]
+                for p in pods(c)
+                if p["status"].get("phase") == "Running" and not p["metadata"].get("deletionTimestamp")
+            }
+            for c in components
+        }
+        seen["pods"] = running
+        # Every replica (not one load-balanced address) and nothing else: DNS is refreshed every scrape interval.
+        return scraped if scraped == running else None
+
+    try:
+        scraped = wait_until("every Prometheus target up, one per pod", every_replica_up, timeout=90)
+    except AssertionError as error:
+        raise AssertionError(f"{error}; last seen: {seen}") from None
+    assert all(scraped.values()), scraped
+    groups = httpx.get(f"{prometheus}/api/v1/rules", timeout=10).json()["data"]["groups"]
+    assert {group["name"] for group in groups} == {"sentiment-inference", "sentiment-training"}
+    assert all(rule["health"] == "ok" for group in groups for rule in group["rules"]), groups
+
+    def served() -> list[dict[str, Any]] | None:
+        query = {"query": 'sentiment_model_version_info{job="sentiment-inference"}'}
+        return httpx.get(f"{prometheus}/api/v1/query", params=query, timeout=10).json()["data"]["result"] or None
+
+    rows = wait_until("v1 in Prometheus", served, timeout=60)
+    assert {row["metric"]["version"] for row in rows} == {"1"}, rows
+    timed("prometheus: targets up, rules, v1 queried", started)
 
 
 def test_a_values_change_rolls_the_deployment_without_a_failed_request() -> None:
