@@ -21,8 +21,6 @@ from sentiment_trainer.errors import TrainerError
 from sentiment_trainer.scoring import HeldOut
 from sentiment_trainer.steps import versions_of_run
 
-_MISSING = ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND")
-
 
 @dataclass(frozen=True)
 class Champion:
@@ -166,7 +164,7 @@ def snapshot_registry(client: MlflowClient, model_name: str) -> RegistrySnapshot
     try:
         model = client.get_registered_model(model_name)
     except MlflowException as error:
-        if error.error_code in _MISSING:
+        if registry.is_not_found(error):
             return RegistrySnapshot(model_existed=False, aliases={})
         raise
     return RegistrySnapshot(
