@@ -170,7 +170,7 @@ def _model_name(option: str | None, settings: TrainerSettings) -> str:
     """--model-name, else MODEL_NAME, else params.yaml `mlflow.model_name`, else the default."""
     if option:
         return option
-    from sentiment_trainer.params import resolve_run_config
+    from sentiment_trainer.run_config import resolve_run_config
 
     return resolve_run_config(settings=settings).model_name
 
@@ -304,7 +304,7 @@ def prepare(
     text is in the dataset.
     """
     from sentiment_core.prepare import OFFICIAL_ARCHIVE, ArchiveSource, prepare_dataset
-    from sentiment_trainer.params import resolve_run_config
+    from sentiment_trainer.run_config import resolve_run_config
 
     settings = _settings()
     run = resolve_run_config(settings=settings, params_file=params_file, data_path=output, test_path=test_output)
@@ -400,7 +400,7 @@ def train(
     ] = None,
 ) -> None:
     """Run the `sentiment-training` flow in this process; print the run, metrics, version and promotion decision."""
-    from sentiment_trainer.params import parse_overrides, resolve_run_config
+    from sentiment_trainer.run_config import parse_overrides, resolve_run_config
 
     settings = _settings()
     overrides = parse_overrides(param or [])
@@ -607,7 +607,7 @@ def _champion_floors(settings: TrainerSettings, force: bool) -> QualityFloors | 
     """The quality floors of params.yaml `promotion:` (None with --force: no check)."""
     if force:
         return None
-    from sentiment_trainer.params import resolve_run_config
+    from sentiment_trainer.run_config import resolve_run_config
 
     return resolve_run_config(settings=settings).params.promotion.floors()
 

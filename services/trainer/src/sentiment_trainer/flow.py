@@ -33,7 +33,7 @@ from sentiment_core.settings import CHALLENGER_ALIAS, CHAMPION_ALIAS
 from sentiment_trainer import FLOW_NAME, promotion, steps
 from sentiment_trainer.errors import is_transient, one_line
 from sentiment_trainer.logs import configure_logging
-from sentiment_trainer.params import RunConfig, resolve_run_config
+from sentiment_trainer.run_config import RunConfig, resolve_run_config
 from sentiment_trainer.settings import TrainerSettings
 
 T = TypeVar("T")

@@ -32,8 +32,8 @@ from sentiment_core.drift import DriftReference, build_reference
 from sentiment_core.evaluation import EvaluationReport
 from sentiment_core.model import ModelConfig, build_pipeline
 from sentiment_core.params import DataParams
-from sentiment_trainer.params import RunConfig
 from sentiment_trainer.plots import confusion_matrix_png
+from sentiment_trainer.run_config import RunConfig
 from sentiment_trainer.scoring import HeldOut
 
 INPUT_EXAMPLE_ROWS = 3
