@@ -109,6 +109,7 @@ def main() -> None:
         reference = build_reference(train["text"].tolist(), held_out["text"].tolist(), proba)
         results["reference_build_s"] = round(time.perf_counter() - started, 2)
         logged = registry.log_training_run(
+            tracking_uri=mlflow_server.url,
             experiment_name="drift-bench",
             pipeline=pipeline,
             params=config.to_dict(),
@@ -118,7 +119,9 @@ def main() -> None:
             input_example=texts[:2],
             drift_reference=reference,
         )
-        version = str(registry.register_version(MODEL_NAME, logged, report, logged_lineage(train, config)).version)
+        version = str(
+            registry.register_version(client, MODEL_NAME, logged, report, logged_lineage(train, config)).version
+        )
         registry.set_alias(client, MODEL_NAME, CHAMPION_ALIAS, version)
 
         bases: dict[str, str] = {}

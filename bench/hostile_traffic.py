@@ -45,7 +45,8 @@ import httpx
 from serve_loadgen import build_requests, read_response
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = Path("/work/shared/data/imdb/reviews.csv.gz")
+# The real IMDb reviews: ../shared/data/imdb beside the clone, or $IMDB_DATA_DIR (as tests/support/servers.py).
+DEFAULT_DATA = Path(os.environ.get("IMDB_DATA_DIR") or ROOT.parent / "shared" / "data" / "imdb") / "reviews.csv.gz"
 DEFAULT_OUT = ROOT / "bench" / "results" / "hostile_traffic.json"
 BEFORE_COMMIT = "5878581"  # the branch point of the hardening work (issue 12)
 MODEL_NAME = "sentiment-hostile"
@@ -360,8 +361,9 @@ def register_model(work: Path, data: Path, train_rows: int) -> tuple[Any, list[s
     test_texts, test_labels = split.test["text"].tolist(), split.test["label"].tolist()
     report = evaluate(pipeline, test_texts[-2000:], test_labels[-2000:])
     lineage = registry.Lineage("bench", summarize_frame(train).fingerprint, params.model.params_hash())
-    registry.client(mlflow.url)
+    client = registry.client(mlflow.url)
     logged = registry.log_training_run(
+        tracking_uri=mlflow.url,
         experiment_name="hostile-bench",
         pipeline=pipeline,
         params=params.model.to_dict(),
@@ -370,8 +372,8 @@ def register_model(work: Path, data: Path, train_rows: int) -> tuple[Any, list[s
         lineage=lineage,
         input_example=test_texts[:2],
     )
-    version = registry.register_version(MODEL_NAME, logged, report, lineage)
-    registry.set_alias(registry.client(mlflow.url), MODEL_NAME, CHAMPION_ALIAS, str(version.version))
+    version = registry.register_version(client, MODEL_NAME, logged, report, lineage)
+    registry.set_alias(client, MODEL_NAME, CHAMPION_ALIAS, str(version.version))
     return mlflow, test_texts[:2000]
 
 

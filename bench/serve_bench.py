@@ -43,7 +43,8 @@ from sentiment_local.process import ManagedProcess, executable, free_port, http_
 from sentiment_local.servers import start_mlflow
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = Path("/work/shared/data/imdb/reviews.csv.gz")
+# The real IMDb reviews: ../shared/data/imdb beside the clone, or $IMDB_DATA_DIR (as tests/support/servers.py).
+DEFAULT_DATA = Path(os.environ.get("IMDB_DATA_DIR") or ROOT.parent / "shared" / "data" / "imdb") / "reviews.csv.gz"
 DEFAULT_OUT = ROOT / "bench" / "results" / "serve.json"
 MODEL_NAME = "sentiment-bench"
 
@@ -372,6 +373,7 @@ def main() -> None:
             report = evaluate(pipeline, eval_texts, eval_labels)
             lineage = registry.Lineage("bench", summarize(frame).fingerprint, config.params_hash())
             logged = registry.log_training_run(
+                tracking_uri=mlflow_server.url,
                 experiment_name="serve-bench",
                 pipeline=pipeline,
                 params=config.to_dict(),
@@ -381,7 +383,7 @@ def main() -> None:
                 input_example=texts[:2],
             )
             for _ in range(2 if name == "A" else 1):
-                versions.append(str(registry.register_version(MODEL_NAME, logged, report, lineage).version))
+                versions.append(str(registry.register_version(client, MODEL_NAME, logged, report, lineage).version))
         versions = sorted(versions, key=int)  # v1 = A, v2 = A again (re-registered), v3 = B
         registry.set_alias(client, MODEL_NAME, CHAMPION_ALIAS, versions[0])
         results["model"]["versions"] = versions

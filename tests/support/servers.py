@@ -127,11 +127,11 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory, postgres_server: Po
 
 @pytest.fixture
 def tracking_uri(mlflow_server: HttpServer, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Point this test's MLflow client at the session's server."""
-    import mlflow
+    """The session's MLflow server, also as $MLFLOW_TRACKING_URI for the services' settings under test.
 
+    MLflow's process-wide tracking URI is left alone: the library takes the URI explicitly (issue 15, item 3).
+    """
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.url)
-    mlflow.set_tracking_uri(mlflow_server.url)
     return mlflow_server.url
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import mlflow
 import pandas as pd
 import pytest
-from mlflow.tracking import MlflowClient
+from mlflow.exceptions import MlflowException
 
 from sentiment_core import registry
 from sentiment_core.data import summarize, validate_dataset
@@ -40,7 +43,7 @@ class TestDecidePromotion:
             registry.decide_promotion(0.9, 0.8, min_improvement=-0.1)
 
 
-def _register(model_name: str, c: float = 1.0) -> str:
+def _register(tracking_uri: str, model_name: str, c: float = 1.0) -> str:
     pipeline = build_pipeline(ModelConfig(n_features=2**12, C=c)).fit(TEXTS, LABELS)
     report = evaluate(pipeline, TEXTS, LABELS)
     frame = validate_dataset(pd.DataFrame({"text": TEXTS, "label": LABELS}))
@@ -48,6 +51,7 @@ def _register(model_name: str, c: float = 1.0) -> str:
         git_commit="abc123", dataset_fingerprint=summarize(frame).fingerprint, params_hash="p1", dvc_data_hash="d1"
     )
     logged = registry.log_training_run(
+        tracking_uri=tracking_uri,
         experiment_name=f"{model_name}-exp",
         pipeline=pipeline,
         params={"model.C": c},
@@ -56,16 +60,16 @@ def _register(model_name: str, c: float = 1.0) -> str:
         lineage=lineage,
         input_example=TEXTS[:2],
     )
-    version = registry.register_version(model_name, logged, report, lineage)
+    version = registry.register_version(registry.client(tracking_uri), model_name, logged, report, lineage)
     return str(version.version)
 
 
 def test_log_register_alias_rollback_and_load(tracking_uri: str, model_name: str) -> None:
-    client = MlflowClient()
+    client = registry.client(tracking_uri)
     assert registry.alias_version(client, model_name, CHAMPION_ALIAS) is None
 
-    v1 = _register(model_name)
-    v2 = _register(model_name, c=2.0)
+    v1 = _register(tracking_uri, model_name)
+    v2 = _register(tracking_uri, model_name, c=2.0)
     info = client.get_model_version(model_name, v1)
     assert info.tags[registry.TAG_DATASET_FINGERPRINT]
     assert info.tags[registry.TAG_DVC_DATA_HASH] == "d1"
@@ -97,28 +101,29 @@ def test_log_register_alias_rollback_and_load(tracking_uri: str, model_name: str
 
 
 def test_load_refuses_an_artifact_whose_hash_differs(tracking_uri: str, model_name: str) -> None:
-    client = MlflowClient()
-    version = _register(model_name)
+    client = registry.client(tracking_uri)
+    version = _register(tracking_uri, model_name)
     client.set_model_version_tag(model_name, version, registry.TAG_MODEL_SHA256, "0" * 64)
     with pytest.raises(registry.RegistryError, match="hash differs"):
         registry.load_version(client, model_name, version)
 
 
 def test_clear_errors_for_unknown_models_and_versions(tracking_uri: str, model_name: str) -> None:
-    client = MlflowClient()
+    client = registry.client(tracking_uri)
     with pytest.raises(registry.RegistryError, match="no registered model"):
         registry.list_versions(client, model_name)
-    _register(model_name)
+    _register(tracking_uri, model_name)
     with pytest.raises(registry.RegistryError, match="has no version 42"):
         registry.set_alias(client, model_name, CHAMPION_ALIAS, "42")
 
 
 def test_drift_reference_travels_with_the_run(tracking_uri: str, model_name: str) -> None:
-    client = MlflowClient()
+    client = registry.client(tracking_uri)
     pipeline = build_pipeline(ModelConfig(n_features=2**12)).fit(TEXTS, LABELS)
     reference = build_reference(TEXTS, TEXTS, pipeline.predict_proba(TEXTS)[:, 1])
     frame = validate_dataset(pd.DataFrame({"text": TEXTS, "label": LABELS}))
     common = {
+        "tracking_uri": tracking_uri,
         "experiment_name": f"{model_name}-drift",
         "pipeline": pipeline,
         "params": {},
@@ -138,7 +143,7 @@ def test_drift_reference_travels_with_the_run(tracking_uri: str, model_name: str
 
 def test_promotion_lock_excludes_a_second_holder_and_takes_over_a_stale_one(tracking_uri: str, model_name: str) -> None:
     """Issue 15, item 2: the lock the register-and-promote section, set-alias and rollback hold."""
-    client = MlflowClient()
+    client = registry.client(tracking_uri)
     lock_name = model_name + registry.PROMOTION_LOCK_SUFFIX
     with registry.promotion_lock(client, model_name):
         assert client.get_registered_model(lock_name).tags["lock.holder"]
@@ -152,3 +157,51 @@ def test_promotion_lock_excludes_a_second_holder_and_takes_over_a_stale_one(trac
     with registry.promotion_lock(client, model_name, timeout=5.0, poll_seconds=0.1):
         assert client.get_registered_model(lock_name).tags["lock.id"] != "dead"
     assert client.search_registered_models(f"name='{lock_name}'") == []
+
+
+def test_the_registry_uses_the_uri_it_is_given_not_mlflows_global(
+    tracking_uri: str, model_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15, item 3: every call goes to the server it was given, whatever MLflow's process-wide URI says."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    elsewhere = (tmp_path / "elsewhere").as_uri()
+    mlflow.set_tracking_uri(elsewhere)
+    try:
+        version = _register(tracking_uri, model_name)
+        # The training run pointed the fluent API at the server for its own block only.
+        assert mlflow.get_tracking_uri() == elsewhere
+        client = registry.client(tracking_uri)
+        assert registry.load_version(client, model_name, version).predict(["wonderful film"]).tolist() == [1]
+        registry.set_alias(client, model_name, CHAMPION_ALIAS, version, floors=None)
+        run_id = client.get_model_version(model_name, version).run_id
+        assert registry.load_drift_reference(client, run_id) is None
+    finally:
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("code", "missing"),
+    [
+        ("RESOURCE_DOES_NOT_EXIST", True),
+        ("INVALID_PARAMETER_VALUE", True),
+        ("NOT_FOUND", True),
+        ("TEMPORARILY_UNAVAILABLE", False),
+        ("INTERNAL_ERROR", False),
+    ],
+)
+def test_is_not_found_tells_missing_objects_from_failures(code: str, missing: bool) -> None:
+    from mlflow.protos import databricks_pb2
+
+    error = MlflowException("x", error_code=getattr(databricks_pb2, code))
+    assert registry.is_not_found(error) is missing
+
+
+def test_library_errors_share_one_root() -> None:
+    from sentiment_core.data import DatasetError
+    from sentiment_core.drift import DriftReferenceError
+    from sentiment_core.errors import SentimentError
+    from sentiment_core.quality_gate import QualityGateError
+
+    for error_type in (DatasetError, DriftReferenceError, QualityGateError, registry.RegistryError):
+        assert issubclass(error_type, SentimentError)
+    assert issubclass(registry.UnservableVersionError, SentimentError)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import mlflow
 import pytest
 
 from sentiment_local.servers import HttpServer, start_inference
@@ -63,11 +62,3 @@ def start_service(tmp_path: Path) -> Iterator[Callable[..., HttpServer]]:
     yield start
     for server in started:
         server.process.stop()
-
-
-@pytest.fixture
-def mlflow_tracking_restored() -> Iterator[None]:
-    """Put MLflow's global tracking URI back after a test that points it at a server of its own."""
-    previous = mlflow.get_tracking_uri()
-    yield
-    mlflow.set_tracking_uri(previous)

@@ -81,11 +81,9 @@ class ModelRegistry:
         self.experiment = f"inference-tests-{uuid.uuid4().hex[:6]}"
 
     def client(self) -> Any:
-        # Other tests may point MLflow's global URI elsewhere: re-point it before every use.
         return registry.client(self.tracking_uri)
 
     def log(self, pipeline: Pipeline, drift_reference: DriftReference | None = None) -> Logged:
-        self.client()
         report = evaluate(pipeline, self.models.eval_texts, self.models.eval_labels)
         frame = pd.DataFrame({"text": self.models.eval_texts, "label": self.models.eval_labels})
         lineage = registry.Lineage(
@@ -94,6 +92,7 @@ class ModelRegistry:
             params_hash=TINY_CONFIG.params_hash(),
         )
         logged = registry.log_training_run(
+            tracking_uri=self.tracking_uri,
             experiment_name=self.experiment,
             pipeline=pipeline,
             params=TINY_CONFIG.to_dict(),
@@ -120,7 +119,7 @@ class ModelRegistry:
 
     def register(self, model_name: str, logged: Logged, tags: dict[str, str] | None = None) -> str:
         client = self.client()
-        version = registry.register_version(model_name, logged.logged, logged.report, logged.lineage)
+        version = registry.register_version(client, model_name, logged.logged, logged.report, logged.lineage)
         if tags:
             registry.tag_version(client, model_name, str(version.version), tags)
         return str(version.version)

@@ -224,7 +224,6 @@ def test_keeps_serving_through_an_mlflow_outage_and_recovers(
     tiny_models: TinyModels,
     model_name: str,
     start_service: Callable[..., HttpServer],
-    mlflow_tracking_restored: None,
 ) -> None:
     # A dedicated MLflow (sqlite + local artifacts) on a fixed port, so it can be stopped and started again.
     port = free_port()

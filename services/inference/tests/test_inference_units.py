@@ -143,8 +143,8 @@ def test_a_model_with_other_classes_is_rejected(tiny_models: TinyModels) -> None
 def gateway_with_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[MlflowGateway, Path]:
     model_file = tmp_path / "served" / registry.MODEL_FILE
     model_file.parent.mkdir()
-    monkeypatch.setattr(registry, "download_version", lambda name, version, dst: model_file)
-    monkeypatch.setattr(registry, "client", lambda uri=None: object())
+    monkeypatch.setattr(registry, "download_version", lambda client, name, version, dst: model_file)
+    monkeypatch.setattr(registry, "client", lambda uri: object())
     return MlflowGateway("http://unused", "m", "champion"), model_file
 
 
@@ -172,11 +172,11 @@ def test_gateway_rejects_types_outside_the_allow_list(gateway_with_file: tuple[M
 
 
 def test_gateway_reports_download_failures_as_transient(monkeypatch: pytest.MonkeyPatch) -> None:
-    def unreachable(name: str, version: str, dst: Path) -> Path:
+    def unreachable(client: object, name: str, version: str, dst: Path) -> Path:
         raise ConnectionError("connection refused")
 
     monkeypatch.setattr(registry, "download_version", unreachable)
-    monkeypatch.setattr(registry, "client", lambda uri=None: object())
+    monkeypatch.setattr(registry, "client", lambda uri: object())
     with pytest.raises(FetchFailedError, match="connection refused"):
         MlflowGateway("http://unused", "m", "champion").fetch(ChampionRef("1"))
 
@@ -303,6 +303,47 @@ def make_poller(gateway: FakeGateway, **overrides: Any) -> tuple[ChampionPoller,
         **overrides,
     }
     return ChampionPoller(gateway=gateway, store=store, metrics=metrics, **options), store, metrics
+
+
+def test_a_forced_poll_waits_for_the_running_one_before_forgetting_rejections(tiny_models: TinyModels) -> None:
+    """Issue 15, item 10: `force` clears the rejections inside the poll lock, so a poll already running cannot
+    record a rejection after the clear and turn the admin's forced retry into "skipped"."""
+    import threading
+
+    gateway = FakeGateway({"1": tiny_models.good_a, "2": tiny_models.single_class})
+    fetching, release = threading.Event(), threading.Event()
+    plain_fetch = gateway.fetch
+
+    def slow_fetch(ref: ChampionRef) -> Any:
+        if ref.version == "2" and not release.is_set():
+            fetching.set()
+            release.wait(timeout=10)
+        return plain_fetch(ref)
+
+    gateway.fetch = slow_fetch  # type: ignore[method-assign]
+    poller, store, _ = make_poller(gateway)
+
+    async def scenario() -> None:
+        gateway.champion_version = "1"
+        assert (await poller.poll_once()).outcome == "loaded"
+        gateway.champion_version = "2"  # a single-class model: rejected
+        running = asyncio.create_task(poller.poll_once())
+        for _ in range(1000):  # bounded: the running poll reaches the download within seconds
+            if fetching.is_set():
+                break
+            await asyncio.sleep(0.01)
+        assert fetching.is_set()
+        forced = asyncio.create_task(poller.poll_now(force=True))
+        await asyncio.sleep(0.05)  # the forced poll is now waiting for the lock
+        release.set()
+        assert (await running).outcome == "rejected"
+        forced_result = await forced
+        assert forced_result.outcome == "rejected", forced_result
+        assert gateway.fetches.count("2") == 2
+        assert store.current is not None
+        assert store.current.version == "1"
+
+    asyncio.run(scenario())
 
 
 def sample(metrics: ServiceMetrics, metric_name: str, **labels: str) -> float:

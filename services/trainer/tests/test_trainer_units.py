@@ -20,8 +20,8 @@ from sentiment_core.params import DataParams
 from sentiment_core.registry import RegistryError
 from sentiment_trainer import deployments, promotion, steps
 from sentiment_trainer.errors import TrainerError, is_transient, one_line
-from sentiment_trainer.params import find_params_file, parse_overrides, resolve_run_config
 from sentiment_trainer.plots import confusion_matrix_png
+from sentiment_trainer.run_config import find_params_file, parse_overrides, resolve_run_config
 from sentiment_trainer.scoring import HeldOut, stateless_prefix
 from sentiment_trainer.settings import TrainerSettings
 from services.trainer.tests.trainer_helpers import SMALL_MODEL, TEST_FILE_OVERLAP

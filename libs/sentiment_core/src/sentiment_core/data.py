@@ -13,12 +13,14 @@ from typing import Any
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
+from sentiment_core.errors import SentimentError
+
 TEXT = "text"
 LABEL = "label"
 SUPPORTED_SUFFIXES = (".csv", ".csv.gz", ".parquet")
 
 
-class DatasetError(ValueError):
+class DatasetError(SentimentError, ValueError):
     """A dataset that cannot be used. The message names the file, the row (when there is one) and the problem."""
 
     def __init__(self, source: str | Path, problem: str, row: int | None = None) -> None:

@@ -30,6 +30,7 @@ from typing import Any, Literal
 import numpy as np
 from sklearn.feature_extraction.text import HashingVectorizer
 
+from sentiment_core.errors import SentimentError
 from sentiment_core.text import WORD_PATTERN, clean_text
 
 # The run artifact that holds a version's profile; versions trained before it existed have none ("unknown").
@@ -47,7 +48,7 @@ DEFAULT_DRIFT_PSI = 0.25
 Status = Literal["ok", "warning", "drift"]
 
 
-class DriftReferenceError(ValueError):
+class DriftReferenceError(SentimentError, ValueError):
     """A stored reference profile that cannot be read; the message says what is wrong."""
 
 

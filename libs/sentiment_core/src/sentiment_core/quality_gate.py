@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from sentiment_core.errors import SentimentError
 from sentiment_core.evaluation import EvaluationReport
 from sentiment_core.model import LABELS
 from sentiment_core.tags import (
@@ -48,7 +49,7 @@ CANARIES: tuple[tuple[str, int], ...] = (
 )
 
 
-class QualityGateError(ValueError):
+class QualityGateError(SentimentError, ValueError):
     """A model below the floors. `failures` lists each failed floor in words; the message names the model."""
 
     def __init__(self, what: str, failures: list[str]) -> None:

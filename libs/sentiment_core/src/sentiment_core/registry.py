@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import math
 import os
 import socket
@@ -34,7 +35,8 @@ from sklearn.pipeline import Pipeline
 import sentiment_core
 from sentiment_core import quality_gate
 from sentiment_core.data import DatasetSummary
-from sentiment_core.drift import DRIFT_REFERENCE_ARTIFACT, DriftReference
+from sentiment_core.drift import DRIFT_REFERENCE_ARTIFACT, DriftReference, DriftReferenceError
+from sentiment_core.errors import SentimentError
 from sentiment_core.evaluation import EvaluationReport
 from sentiment_core.model import TRUSTED_TYPES, load_pipeline
 from sentiment_core.quality_gate import HeldOutEvidence, QualityFloors, QualityGateError, held_out_failures
@@ -57,9 +59,12 @@ from sentiment_core.tags import (
 
 MODEL_ARTIFACT_PATH = "model"
 MODEL_FILE = "model.skops"
+# What MLflow answers for a model, version or alias that does not exist. Its SQL store says INVALID_PARAMETER_VALUE
+# for an unknown alias and a malformed version number; a proxy in front of it may say NOT_FOUND.
+_NOT_FOUND_CODES = frozenset({"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"})
 
 
-class RegistryError(RuntimeError):
+class RegistryError(SentimentError, RuntimeError):
     """A registry operation that cannot go on; the message is meant for a human."""
 
 
@@ -98,6 +103,7 @@ class LoggedModel:
     run_id: str
     model_uri: str
     sha256: str
+    model_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -220,14 +226,36 @@ def pip_requirements() -> list[str]:
     ]
 
 
-def client(tracking_uri: str | None = None) -> MlflowClient:
-    if tracking_uri:
-        mlflow.set_tracking_uri(tracking_uri)
-    return MlflowClient()
+def is_not_found(error: MlflowException) -> bool:
+    """True when MLflow says the model, version or alias asked for does not exist."""
+    return error.error_code in _NOT_FOUND_CODES
+
+
+def client(tracking_uri: str) -> MlflowClient:
+    """A client bound to `tracking_uri` (the registry lives on the same server); leaves MLflow's globals alone."""
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+@contextmanager
+def _fluent_tracking(tracking_uri: str) -> Iterator[None]:
+    """Point MLflow's fluent API at `tracking_uri` for one block, then put back what was there.
+
+    Only for what MLflow 3 offers no explicit form of: `mlflow.sklearn.log_model` logs into the active run and
+    creates its LoggedModel through the process-wide tracking URI (it takes no client or URI). Everything else here
+    goes through an `MlflowClient` bound to its URI.
+    """
+    previous = mlflow.get_tracking_uri() if mlflow.tracking.is_tracking_uri_set() else None
+    mlflow.set_tracking_uri(tracking_uri)
+    try:
+        yield
+    finally:
+        # None unsets it again (and MLFLOW_TRACKING_URI, which set_tracking_uri exports for subprocesses).
+        mlflow.set_tracking_uri(previous)  # type: ignore[arg-type]
 
 
 def log_training_run(
     *,
+    tracking_uri: str,
     experiment_name: str,
     pipeline: Pipeline,
     params: dict[str, Any],
@@ -239,8 +267,8 @@ def log_training_run(
     drift_reference: DriftReference | None = None,
 ) -> LoggedModel:
     """One MLflow run: params, metrics, lineage tags, report artifacts and the skops model. Returns its URI."""
-    mlflow.set_experiment(experiment_name)
-    with mlflow.start_run() as run:
+    experiment_id = _experiment_id(client(tracking_uri), experiment_name)
+    with _fluent_tracking(tracking_uri), mlflow.start_run(experiment_id=experiment_id) as run:
         mlflow.log_params({key: str(value) for key, value in params.items()})
         mlflow.log_metrics(report.metrics())
         mlflow.set_tags(lineage.tags())
@@ -266,21 +294,52 @@ def log_training_run(
         )
         # Hash what the store really holds (read back through the server): the API checks it before serving.
         with tempfile.TemporaryDirectory() as scratch:
-            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_info.model_uri, dst_path=scratch))
+            local = Path(
+                mlflow.artifacts.download_artifacts(
+                    artifact_uri=model_info.model_uri, dst_path=scratch, tracking_uri=tracking_uri
+                )
+            )
             digest = sha256_file(local / MODEL_FILE)
-        return LoggedModel(run_id=run.info.run_id, model_uri=model_info.model_uri, sha256=digest)
+        return LoggedModel(
+            run_id=run.info.run_id, model_uri=model_info.model_uri, sha256=digest, model_id=model_info.model_id
+        )
+
+
+def _experiment_id(mlflow_client: MlflowClient, name: str) -> str:
+    found = mlflow_client.get_experiment_by_name(name)
+    if found is not None:
+        return str(found.experiment_id)
+    try:
+        return str(mlflow_client.create_experiment(name))
+    except MlflowException as error:
+        if error.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    # Another run created it between our two calls.
+    return str(mlflow_client.get_experiment_by_name(name).experiment_id)  # type: ignore[union-attr]
 
 
 def register_version(
+    mlflow_client: MlflowClient,
     model_name: str,
     logged: LoggedModel,
     report: EvaluationReport,
     lineage: Lineage,
 ) -> ModelVersion:
     """Register the logged model as a new version, tagged with its metrics, lineage and artifact hash."""
+    try:
+        mlflow_client.create_registered_model(model_name)
+    except MlflowException as error:
+        if error.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
     # Tags travel with the registration request: one call instead of one per tag.
-    tags = version_tags(logged, report, lineage)
-    return mlflow.register_model(logged.model_uri, model_name, await_registration_for=120, tags=tags)
+    return mlflow_client.create_model_version(
+        model_name,
+        source=logged.model_uri,
+        run_id=logged.run_id,
+        tags=version_tags(logged, report, lineage),
+        await_creation_for=120,
+        model_id=logged.model_id,
+    )
 
 
 def version_tags(logged: LoggedModel, report: EvaluationReport, lineage: Lineage) -> dict[str, str]:
@@ -304,7 +363,7 @@ def alias_version(mlflow_client: MlflowClient, model_name: str, alias: str) -> M
     try:
         return mlflow_client.get_model_version_by_alias(model_name, alias)
     except MlflowException as error:
-        if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
+        if is_not_found(error):
             return None
         raise
 
@@ -313,7 +372,7 @@ def get_version(mlflow_client: MlflowClient, model_name: str, version: str) -> M
     try:
         return mlflow_client.get_model_version(model_name, version)
     except MlflowException as error:
-        if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE", "NOT_FOUND"):
+        if is_not_found(error):
             raise RegistryError(f"model '{model_name}' has no version {version}") from None
         raise
 
@@ -330,7 +389,7 @@ def check_servable(mlflow_client: MlflowClient, model_name: str, version: str, f
     tags = dict(get_version(mlflow_client, model_name, version).tags or {})
     with tempfile.TemporaryDirectory() as scratch:
         try:
-            model_file = download_version(model_name, version, Path(scratch))
+            model_file = download_version(mlflow_client, model_name, version, Path(scratch))
         except RegistryError as error:
             raise UnservableVersionError(model_name, version, f"missing artifact ({error})") from None
         except MlflowException as error:
@@ -500,7 +559,7 @@ def list_versions(mlflow_client: MlflowClient, model_name: str) -> list[VersionI
     try:
         model = mlflow_client.get_registered_model(model_name)
     except MlflowException as error:
-        if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
+        if is_not_found(error):
             raise RegistryError(f"no registered model named '{model_name}'") from None
         raise
     aliases: dict[str, list[str]] = {}
@@ -529,13 +588,24 @@ def load_drift_reference(mlflow_client: MlflowClient, run_id: str) -> DriftRefer
     names = {info.path for info in mlflow_client.list_artifacts(run_id)}
     if DRIFT_REFERENCE_ARTIFACT not in names:
         return None
-    raw = mlflow.artifacts.load_dict(f"runs:/{run_id}/{DRIFT_REFERENCE_ARTIFACT}")
+    with tempfile.TemporaryDirectory() as scratch:
+        local = Path(mlflow_client.download_artifacts(run_id, DRIFT_REFERENCE_ARTIFACT, scratch))
+        try:
+            raw = json.loads(local.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise DriftReferenceError(f"run {run_id}: {DRIFT_REFERENCE_ARTIFACT} is not JSON ({error})") from None
     return DriftReference.from_dict(raw)
 
 
-def download_version(model_name: str, version: str, dst: Path) -> Path:
+def download_version(mlflow_client: MlflowClient, model_name: str, version: str, dst: Path) -> Path:
     """Download the pinned version (never the alias) and return the path of its skops file."""
-    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{model_name}/{version}", dst_path=str(dst)))
+    # Resolved through the client: a models:/ URI would be resolved through MLflow's global registry URI.
+    source = mlflow_client.get_model_version_download_uri(model_name, version)
+    local = Path(
+        mlflow.artifacts.download_artifacts(
+            artifact_uri=source, dst_path=str(dst), tracking_uri=mlflow_client.tracking_uri
+        )
+    )
     model_file = local / MODEL_FILE
     if not model_file.is_file():
         raise RegistryError(f"version {version} of '{model_name}' has no {MODEL_FILE}; was it logged by this project?")
@@ -546,7 +616,7 @@ def load_version(mlflow_client: MlflowClient, model_name: str, version: str) -> 
     """Download, verify against the recorded hash (when there is one) and safely load a pinned version."""
     recorded = get_version(mlflow_client, model_name, version).tags.get(TAG_MODEL_SHA256)
     with tempfile.TemporaryDirectory() as scratch:
-        model_file = download_version(model_name, version, Path(scratch))
+        model_file = download_version(mlflow_client, model_name, version, Path(scratch))
         verify_artifact(model_file, recorded, f"version {version} of '{model_name}'")
         return load_pipeline(model_file)
 

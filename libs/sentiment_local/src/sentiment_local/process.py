@@ -74,20 +74,20 @@ class ManagedProcess:
 
     def start(self) -> ManagedProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
         environment = {**os.environ, **self.env}
         # The venv's bin first: servers exec helpers (uvicorn, gunicorn, alembic) by name.
         environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment.get('PATH', '')}"
-        self.process = subprocess.Popen(
-            list(self.argv),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=environment,
-            cwd=self.cwd,
-            start_new_session=True,
-        )
-        log.close()
+        # The child holds its own copy of the handle: ours closes here whether Popen starts it or raises.
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                list(self.argv),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=environment,
+                cwd=self.cwd,
+                start_new_session=True,
+            )
         return self
 
     @property

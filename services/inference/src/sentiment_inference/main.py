@@ -16,8 +16,9 @@ from fastapi import FastAPI
 
 from sentiment_inference import __version__
 from sentiment_inference.app_state import Service
+from sentiment_inference.body_size_limit import BodySizeLimitMiddleware
 from sentiment_inference.drift_monitor import DriftMonitor, drift_config
-from sentiment_inference.errors import BodySizeLimitMiddleware, install_error_handlers
+from sentiment_inference.errors import install_error_handlers
 from sentiment_inference.metrics import MetricsMiddleware, ServiceMetrics
 from sentiment_inference.model_store import ModelStore, freeze_heap
 from sentiment_inference.poller import ChampionPoller

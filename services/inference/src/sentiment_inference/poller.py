@@ -127,11 +127,7 @@ class ChampionPoller:
 
     async def poll_now(self, force: bool = False) -> PollResult:
         """Poll immediately and return the result; `force` also retries a rejected champion version."""
-        if force:
-            self.state.rejected.clear()
-            self.state.consecutive_failures = 0
-            self._load_failures = 0
-        return await self.poll_once()
+        return await self.poll_once(force=force)
 
     async def _run(self) -> None:
         while True:
@@ -158,12 +154,18 @@ class ChampionPoller:
         return backoff * random.uniform(0.8, 1.0)  # noqa: S311 - jitter, not security
 
     # --- one poll ------------------------------------------------------------------------------------------
-    async def poll_once(self) -> PollResult:
+    async def poll_once(self, force: bool = False) -> PollResult:
         async with self._lock:
+            if force:
+                # Under the lock: a poll already running must finish (and record its rejection) before the
+                # forced one forgets rejections and backoff, else the forced retry finds the version "skipped".
+                self.state.rejected.clear()
+                self.state.consecutive_failures = 0
+                self._load_failures = 0
             result = await self._poll()
-        self.state.last_poll_at = datetime.now(UTC)
-        self.state.last_result = result
-        self.metrics.polls.labels(outcome=result.outcome).inc()
+            self.state.last_poll_at = datetime.now(UTC)
+            self.state.last_result = result
+            self.metrics.polls.labels(outcome=result.outcome).inc()
         return result
 
     async def _poll(self) -> PollResult:

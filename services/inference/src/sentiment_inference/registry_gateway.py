@@ -95,11 +95,11 @@ class MlflowGateway:
         from sentiment_core import registry
         from sentiment_core.model import load_pipeline
 
-        self._mlflow_client()
+        client = self._mlflow_client()
         with tempfile.TemporaryDirectory(prefix="sentiment-model-") as scratch:
             try:
                 # models:/<name>/<version>, never the alias: what was checked is what gets loaded.
-                model_file = registry.download_version(self.model_name, ref.version, Path(scratch))
+                model_file = registry.download_version(client, self.model_name, ref.version, Path(scratch))
             except registry.RegistryError as error:
                 raise ModelRejectedError(str(error)) from error
             except Exception as error:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from sentiment_core.mlflow_client_options import apply_mlflow_client_options
 from sentiment_core.quality_gate import QualityFloors
 from sentiment_core.settings import CHAMPION_ALIAS, MlflowSettings
 
@@ -155,13 +155,12 @@ class Settings(MlflowSettings):
         return self.admin_token is not None
 
     def apply_mlflow_client_env(self) -> None:
-        """Make MLflow's HTTP client fail fast (it reads these variables at call time); explicit env wins."""
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(self.mlflow_request_timeout_seconds))
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", str(self.mlflow_request_max_retries))
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
-        os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-        # MLflow's tqdm bars ("Downloading artifacts: 100%|...") would break LOG_FORMAT=json lines (issue 12, 9).
-        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        """Make MLflow's HTTP client fail fast, so a poll gives up within its interval; explicit env wins."""
+        apply_mlflow_client_options(
+            timeout_seconds=self.mlflow_request_timeout_seconds,
+            max_retries=self.mlflow_request_max_retries,
+            backoff_factor=1.0,
+        )
 
     def quality_floors(self) -> QualityFloors:
         return QualityFloors(

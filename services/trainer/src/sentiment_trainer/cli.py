@@ -64,9 +64,8 @@ class _State:
 _state = _State()
 
 # Registry commands answer in seconds even when MLflow is down; training tolerates a little more (its tasks retry).
-_QUICK_MLFLOW = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
-_TRAINING_MLFLOW = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_TIMEOUT": "120"}
-_MLFLOW_QUIET = {"MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}
+_QUICK_MLFLOW = {"timeout_seconds": 10.0, "max_retries": 0}
+_TRAINING_MLFLOW = {"timeout_seconds": 120.0, "max_retries": 2}
 _PROBE_TIMEOUT = 5.0
 
 
@@ -137,10 +136,11 @@ def _settings() -> TrainerSettings:
     return settings
 
 
-def _mlflow_env(values: dict[str, str]) -> None:
+def _mlflow_env(values: dict[str, Any]) -> None:
     """Defaults only: an operator's MLFLOW_HTTP_REQUEST_* wins. Scoped to the command by `_handled`."""
-    for key, value in {**_MLFLOW_QUIET, **values}.items():
-        os.environ.setdefault(key, value)
+    from sentiment_core.mlflow_client_options import apply_mlflow_client_options
+
+    apply_mlflow_client_options(**values)
 
 
 def _probe(url: str, what: str, hint: str) -> None:
@@ -170,7 +170,7 @@ def _model_name(option: str | None, settings: TrainerSettings) -> str:
     """--model-name, else MODEL_NAME, else params.yaml `mlflow.model_name`, else the default."""
     if option:
         return option
-    from sentiment_trainer.params import resolve_run_config
+    from sentiment_trainer.run_config import resolve_run_config
 
     return resolve_run_config(settings=settings).model_name
 
@@ -178,12 +178,12 @@ def _model_name(option: str | None, settings: TrainerSettings) -> str:
 def _require_model(client: MlflowClient, model_name: str) -> None:
     from mlflow.exceptions import MlflowException
 
-    from sentiment_core.registry import RegistryError
+    from sentiment_core.registry import RegistryError, is_not_found
 
     try:
         client.get_registered_model(model_name)
     except MlflowException as error:
-        if error.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
+        if is_not_found(error):
             raise RegistryError(f"no registered model named '{model_name}'") from None
         raise
 
@@ -304,7 +304,7 @@ def prepare(
     text is in the dataset.
     """
     from sentiment_core.prepare import OFFICIAL_ARCHIVE, ArchiveSource, prepare_dataset
-    from sentiment_trainer.params import resolve_run_config
+    from sentiment_trainer.run_config import resolve_run_config
 
     settings = _settings()
     run = resolve_run_config(settings=settings, params_file=params_file, data_path=output, test_path=test_output)
@@ -400,7 +400,7 @@ def train(
     ] = None,
 ) -> None:
     """Run the `sentiment-training` flow in this process; print the run, metrics, version and promotion decision."""
-    from sentiment_trainer.params import parse_overrides, resolve_run_config
+    from sentiment_trainer.run_config import parse_overrides, resolve_run_config
 
     settings = _settings()
     overrides = parse_overrides(param or [])
@@ -607,7 +607,7 @@ def _champion_floors(settings: TrainerSettings, force: bool) -> QualityFloors | 
     """The quality floors of params.yaml `promotion:` (None with --force: no check)."""
     if force:
         return None
-    from sentiment_trainer.params import resolve_run_config
+    from sentiment_trainer.run_config import resolve_run_config
 
     return resolve_run_config(settings=settings).params.promotion.floors()
 

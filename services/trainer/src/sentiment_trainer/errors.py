@@ -5,6 +5,8 @@ from __future__ import annotations
 import errno
 from typing import Any
 
+from sentiment_core.errors import SentimentError
+
 # MLflow error codes that describe the server's state rather than our request.
 _TRANSIENT_MLFLOW_CODES = frozenset(
     {"TEMPORARILY_UNAVAILABLE", "INTERNAL_ERROR", "REQUEST_LIMIT_EXCEEDED", "ABORTED", "DEADLINE_EXCEEDED"}
@@ -23,7 +25,7 @@ _CONNECTION_MARKERS = (
 _TRANSIENT_ERRNOS = frozenset({errno.ECONNREFUSED, errno.ECONNRESET, errno.ETIMEDOUT, errno.EAGAIN, errno.EIO})
 
 
-class TrainerError(RuntimeError):
+class TrainerError(SentimentError, RuntimeError):
     """A failure whose message is already meant for a human (no traceback needed)."""
 
 
@@ -66,14 +68,11 @@ def one_line(error: BaseException, tracking_uri: str | None = None) -> str:
     """A single line for a human: our own errors verbatim, known library errors rephrased, others by type."""
     from mlflow.exceptions import MlflowException
 
-    from sentiment_core.data import DatasetError
-    from sentiment_core.registry import RegistryError
-
     if isinstance(error, MlflowException) and is_connection_failure(error):
         message = f"cannot reach MLflow at {tracking_uri or 'MLFLOW_TRACKING_URI'} (connection failed)"
     elif isinstance(error, MlflowException):
         message = f"MLflow: {_first_line(error.message)}"
-    elif isinstance(error, TrainerError | RegistryError | DatasetError | ValueError | FileNotFoundError):
+    elif isinstance(error, SentimentError | ValueError | FileNotFoundError):
         message = str(error)
     elif is_connection_failure(error):
         message = f"connection failed: {_first_line(str(error))}"

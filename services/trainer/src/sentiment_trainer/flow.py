@@ -30,10 +30,10 @@ from sentiment_core.evaluation import EvaluationReport
 from sentiment_core.model import ModelConfig
 from sentiment_core.params import DataParams
 from sentiment_core.settings import CHALLENGER_ALIAS, CHAMPION_ALIAS
-from sentiment_trainer import FLOW_NAME, promotion, steps
+from sentiment_trainer import FLOW_NAME, promotion, registration_undo, steps
 from sentiment_trainer.errors import is_transient, one_line
 from sentiment_trainer.logs import configure_logging
-from sentiment_trainer.params import RunConfig, resolve_run_config
+from sentiment_trainer.run_config import RunConfig, resolve_run_config
 from sentiment_trainer.settings import TrainerSettings
 
 T = TypeVar("T")
@@ -308,7 +308,7 @@ def training_flow(
     # overlapping champion runs would both read "no champion", or one would drop the other's history entry.
     lock = registry.promotion_lock(client, run.model_name) if run.set_champion else nullcontext()
     with lock:
-        snapshot = promotion.snapshot_registry(client, run.model_name)
+        snapshot = registration_undo.snapshot_registry(client, run.model_name)
         try:
             test_tags = steps.version_test_tags(test_report, loaded.test) if test_report and loaded.test else None
             version = _timed(timings, "register-model", register_model, run, logged, report, lineage, test_tags)
@@ -383,11 +383,13 @@ def _record_comparison(client: Any, run_id: str, comparison: promotion.Compariso
     client.log_batch(run_id, metrics=metrics, tags=tags)
 
 
-def _undo(client: Any, run: RunConfig, run_id: str, snapshot: promotion.RegistrySnapshot, error: BaseException) -> None:
+def _undo(
+    client: Any, run: RunConfig, run_id: str, snapshot: registration_undo.RegistrySnapshot, error: BaseException
+) -> None:
     """After a failure past log-mlflow: delete what this run registered, restore aliases, mark the run FAILED."""
     logger = get_run_logger()
     try:
-        deleted = promotion.undo_registration(client, run.model_name, run_id, snapshot)
+        deleted = registration_undo.undo_registration(client, run.model_name, run_id, snapshot)
         steps.mark_run_failed(client, run_id, one_line(error, run.tracking_uri))
         if deleted:
             logger.warning("run failed: deleted version(s) %s and restored aliases", ", ".join(deleted))

@@ -1,4 +1,4 @@
-"""Champion vs challenger, compared fairly, and undoing a run's registry changes when the run fails.
+"""Champion vs challenger, compared fairly (undoing a failed run's registry changes: registration_undo).
 
 Fair means on the same exam: the current champion is re-scored on the data the candidate was scored on, the
 independent test file (other films) when the run has one, else the candidate's held-out split. The F1 the champion
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from sklearn.pipeline import Pipeline
 
@@ -19,9 +18,6 @@ from sentiment_core.quality_gate import QualityFloors
 from sentiment_core.settings import CHAMPION_ALIAS
 from sentiment_trainer.errors import TrainerError
 from sentiment_trainer.scoring import HeldOut
-from sentiment_trainer.steps import versions_of_run
-
-_MISSING = ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND")
 
 
 @dataclass(frozen=True)
@@ -152,55 +148,3 @@ def promote_candidate(
     applied = registry.promote(client, model_name, version, comparison.decision, floors)
     registry.tag_version(client, model_name, version, {TAG_PROMOTION_EXAM: exam})
     return replace(comparison, decision=applied)
-
-
-@dataclass(frozen=True)
-class RegistrySnapshot:
-    """The registry state a run may change, taken before it registers anything."""
-
-    model_existed: bool
-    aliases: dict[str, str]
-
-
-def snapshot_registry(client: MlflowClient, model_name: str) -> RegistrySnapshot:
-    try:
-        model = client.get_registered_model(model_name)
-    except MlflowException as error:
-        if error.error_code in _MISSING:
-            return RegistrySnapshot(model_existed=False, aliases={})
-        raise
-    return RegistrySnapshot(
-        model_existed=True, aliases={alias: str(version) for alias, version in (model.aliases or {}).items()}
-    )
-
-
-def undo_registration(client: MlflowClient, model_name: str, run_id: str, snapshot: RegistrySnapshot) -> list[str]:
-    """Delete the versions `run_id` registered and give back the aliases they took. Returns the deleted versions.
-
-    Only our own changes are undone: an alias pointing at another version is left alone, even if it moved since the
-    snapshot (another run may have moved it).
-    """
-    ours = versions_of_run(client, model_name, run_id)
-    if not ours:
-        return []
-    model = client.get_registered_model(model_name)
-    for alias, version in (model.aliases or {}).items():
-        if str(version) not in ours:
-            continue
-        previous = snapshot.aliases.get(alias)
-        if previous is not None and previous not in ours:
-            client.set_registered_model_alias(model_name, alias, previous)
-        else:
-            client.delete_registered_model_alias(model_name, alias)
-    history = registry.champion_history(client, model_name)
-    kept = [version for version in history if version not in ours]
-    if kept != history:
-        if kept:
-            client.set_registered_model_tag(model_name, registry.TAG_CHAMPION_HISTORY, ",".join(kept))
-        else:
-            client.delete_registered_model_tag(model_name, registry.TAG_CHAMPION_HISTORY)
-    for version in ours:
-        client.delete_model_version(model_name, version)
-    if not snapshot.model_existed and not client.search_model_versions(f"name='{model_name}'"):
-        client.delete_registered_model(model_name)
-    return ours

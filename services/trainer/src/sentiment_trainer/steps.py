@@ -32,8 +32,8 @@ from sentiment_core.drift import DriftReference, build_reference
 from sentiment_core.evaluation import EvaluationReport
 from sentiment_core.model import ModelConfig, build_pipeline
 from sentiment_core.params import DataParams
-from sentiment_trainer.params import RunConfig
 from sentiment_trainer.plots import confusion_matrix_png
+from sentiment_trainer.run_config import RunConfig
 from sentiment_trainer.scoring import HeldOut
 
 INPUT_EXAMPLE_ROWS = 3
@@ -190,6 +190,7 @@ def log_run(
         splits = directory / "split_summary.json"
         splits.write_text(json.dumps(split_summary(split), indent=2))
         return registry.log_training_run(
+            tracking_uri=run.tracking_uri,
             experiment_name=run.experiment_name,
             pipeline=trained.pipeline,
             params=run.mlflow_params(),
@@ -221,7 +222,7 @@ def register_model(
         version = existing[-1]
         registry.tag_version(client, run.model_name, version, registry.version_tags(logged, report, lineage))
         return version
-    return str(registry.register_version(run.model_name, logged, report, lineage).version)
+    return str(registry.register_version(client, run.model_name, logged, report, lineage).version)
 
 
 def mark_run_failed(client: MlflowClient, run_id: str, reason: str) -> None:

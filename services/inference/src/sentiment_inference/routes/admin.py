@@ -20,9 +20,10 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from sentiment_inference.app_state import get_service
-from sentiment_inference.errors import ApiError, ErrorBody, unparsable_body_message
+from sentiment_inference.errors import ApiError, ErrorBody
 from sentiment_inference.schemas import ReloadResponse, WebhookResponse
 from sentiment_inference.settings import Settings
+from sentiment_inference.validation_messages import unparsable_body_message
 
 # MLflow registry webhooks (mlflow.webhooks.delivery): signature "v1,<base64 HMAC-SHA256>" of
 # "<delivery id>.<timestamp>.<raw body>", keyed with the webhook's secret.
