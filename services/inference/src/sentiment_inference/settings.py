@@ -84,10 +84,11 @@ class Settings(MlflowSettings):
 
     # gc.freeze() the long-lived heap at start-up and after each swap (see model_store.freeze_heap).
     gc_freeze: bool = Field(default=True, validation_alias="GC_FREEZE")
-    # How long a Python thread may hold the GIL while another waits (CPython's default is 5 ms). The event loop and
-    # the model thread (and a model load) share it: 1 ms bounds what a request waits per hand-over under a flood of
-    # requests or during a swap. Process-wide, so set once at start-up (main.py), never changed afterwards.
-    gil_switch_interval_ms: float = Field(default=1.0, validation_alias="GIL_SWITCH_INTERVAL_MS", gt=0, le=100)
+    # How long a Python thread may hold the GIL while another waits for it (sys.setswitchinterval). The event loop
+    # and the model thread (and a model load) share it. Process-wide, so main.py sets it once at start-up and
+    # nothing changes it afterwards. CPython's 5 ms: bench/hostile_traffic.py measured 1 ms worse on the loaded
+    # machine (U+FDFA flood: normal p50 125 vs 78 ms, half the refusals served; more forced hand-overs).
+    gil_switch_interval_ms: float = Field(default=5.0, validation_alias="GIL_SWITCH_INTERVAL_MS", gt=0, le=100)
 
     # --- server and logs ---------------------------------------------------------------------------------
     host: str = Field(default="0.0.0.0", validation_alias="HOST")  # noqa: S104 - a container listens on all
