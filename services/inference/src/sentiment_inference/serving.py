@@ -21,7 +21,7 @@ a coalesced call is retried request by request, so one failing text fails only i
 Fair scheduling of large requests (Triton's sequence batcher and vLLM's chunked prefill do the same): a model
 call takes at most `max_texts` texts and `max_chars` characters (the model's cost grows with characters, not with
 the count). A request beyond that is predicted in slices, and between two slices the batcher takes the queue
-again: a small request that arrived meanwhile waits for one slice (~30 ms), not for the whole large request,
+again: a small request that arrived meanwhile waits for one slice (25-50 ms), not for the whole large request,
 and a large request whose client has gone stops after the slice that was running.
 """
 
@@ -42,7 +42,7 @@ from sentiment_inference.model_store import LoadedModel, ModelStore
 
 logger = logging.getLogger(__name__)
 
-# Default most characters one model call reads: ~30 ms of model time on a loaded core of the 2-core test machine
+# Default most characters one model call reads: 25-50 ms of model time on a loaded core of the 2-core test machine
 # (bench/hostile_traffic.py), so a small request never waits behind more than that of a large one.
 DEFAULT_MAX_CALL_CHARS = 32_768
 

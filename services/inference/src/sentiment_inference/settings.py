@@ -57,7 +57,7 @@ class Settings(MlflowSettings):
     # Most texts one vectorised model call takes (coalesced singles plus /predict/batch requests).
     batch_max_texts: int = Field(default=256, validation_alias="BATCH_MAX_TEXTS", ge=1)
     # Most characters one model call reads (its cost grows with them): a larger request is predicted in slices,
-    # and requests that arrive meanwhile are served between two slices (serving.py). ~30 ms on a loaded core.
+    # and requests that arrive meanwhile are served between two slices (serving.py). 25-50 ms on a loaded core.
     batch_max_chars: int = Field(default=32_768, validation_alias="BATCH_MAX_CHARS", ge=1)
 
     # --- backpressure (Triton/KServe-style): a bounded queue, refused at once beyond it ----------------------
