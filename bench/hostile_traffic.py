@@ -15,6 +15,7 @@ serve_bench.py. Everything is on 127.0.0.1 and every loop is bounded by the phas
 Figures go to bench/results/hostile_traffic.json. Not a test: numbers, not assertions.
 
     .venv/bin/python bench/hostile_traffic.py [--phase-seconds 12] [--only after]
+        [--phases baseline,nfkc_expansion] [--server-env GIL_SWITCH_INTERVAL_MS=5 ...]  (A/B of one setting)
 """
 
 from __future__ import annotations
@@ -391,7 +392,9 @@ def before_source(work: Path, commit: str) -> Path:
     return target / "services" / "inference" / "src"
 
 
-def start_server(kind: str, source: Path, mlflow_url: str, work: Path, server_core: int) -> tuple[Any, str]:
+def start_server(
+    kind: str, source: Path, mlflow_url: str, work: Path, server_core: int, extra_env: dict[str, str]
+) -> tuple[Any, str]:
     from serve_bench import wait_http
 
     from sentiment_local.process import ManagedProcess, free_port
@@ -407,6 +410,7 @@ def start_server(kind: str, source: Path, mlflow_url: str, work: Path, server_co
             "HOST": "127.0.0.1",
             "PORT": str(port),
             "LOG_LEVEL": "WARNING",
+            **extra_env,
         },
         log_path=work / f"inference-{kind}.log",
     ).start()
@@ -435,6 +439,10 @@ def main() -> None:
     parser.add_argument("--server-core", type=int, default=0)
     parser.add_argument("--client-core", type=int, default=1)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--phases", help="comma-separated subset of the phases (default: all)")
+    parser.add_argument(
+        "--server-env", action="append", default=[], metavar="NAME=VALUE", help="extra environment of both servers"
+    )
     # Internal: the normal client's own process.
     parser.add_argument("--normal-client", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -462,6 +470,7 @@ def main() -> None:
             f" {NORMAL_TIMEOUT:g} s timeout, own process",
             "before": f"services/inference/src at {args.before_commit} (git archive), same venv",
             "after": "this checkout, default settings",
+            "server_env": args.server_env,
             "pinning": {"server": args.server_core, "clients": args.client_core},
         },
         "bars": {
@@ -488,9 +497,12 @@ def main() -> None:
             "slowloris": attack_slowloris,
             "nfkc_expansion": attack_nfkc,
         }
+        if args.phases:
+            attacks = {name: attacks[name] for name in args.phases.split(",")}
+        extra_env = dict(item.split("=", 1) for item in args.server_env)
         for kind in kinds:
             log(f"--- {kind} ---")
-            process, base = start_server(kind, sources[kind], mlflow.url, work, args.server_core)
+            process, base = start_server(kind, sources[kind], mlflow.url, work, args.server_core, extra_env)
             processes.append(process)
             phases: dict[str, Any] = {}
             for name, attack in attacks.items():
@@ -501,7 +513,7 @@ def main() -> None:
                 phase["drain_s"] = drained(base)
                 if phase["drain_s"] is None:  # still busy with the attack's backlog: start afresh
                     process.stop()
-                    process, base = start_server(kind, sources[kind], mlflow.url, work, args.server_core)
+                    process, base = start_server(kind, sources[kind], mlflow.url, work, args.server_core, extra_env)
                     processes.append(process)
                     phase["restarted_after"] = True
                 phases[name] = phase

@@ -11,11 +11,13 @@ import re
 import subprocess
 import sys
 import time
+import unicodedata
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from pydantic import ValidationError
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
@@ -29,9 +31,8 @@ from sentiment_inference.model_store import LoadedModel, ModelRejectedError, Mod
 from sentiment_inference.poller import ChampionPoller
 from sentiment_inference.registry_gateway import ChampionRef, FetchFailedError, MlflowGateway
 from sentiment_inference.routes.admin import SeenDeliveries, sign_webhook
-from sentiment_inference.schemas import grows_past, has_words
+from sentiment_inference.schemas import grows_past, has_words, request_models
 from sentiment_inference.serving import (
-    MODEL_CALL_SLICE_TEXTS,
     ClientGoneError,
     DeadlineExceededError,
     MicroBatcher,
@@ -241,7 +242,7 @@ def test_a_lone_request_is_not_held_back(tiny_models: TinyModels) -> None:
     assert counting.calls == [1] * 20
 
 
-def test_batches_are_capped_and_a_request_is_never_split(tiny_models: TinyModels) -> None:
+def test_batches_are_capped_and_a_request_that_fits_is_never_split(tiny_models: TinyModels) -> None:
     counting = CountingPipeline(tiny_models.good_a, delay=0.005)
 
     async def scenario() -> None:
@@ -257,8 +258,79 @@ def test_batches_are_capped_and_a_request_is_never_split(tiny_models: TinyModels
             await batcher.stop()
 
     asyncio.run(scenario())
-    assert all(size <= 10 for size in counting.calls if size != 12), counting.calls
-    assert 12 in counting.calls  # a request larger than the cap goes alone, whole
+    assert all(size <= 10 for size in counting.calls), counting.calls
+    # Requests that fit are never split (4+4, then 4: the 7 waits for the next call, with the 1); the one larger
+    # than the cap is predicted in slices of it, alone.
+    assert counting.calls == [8, 4, 8, 10, 2], counting.calls
+
+
+def test_a_small_request_is_answered_between_the_slices_of_a_large_one(tiny_models: TinyModels) -> None:
+    slow = RecordingPipeline(tiny_models.good_a, delay=0.05)
+    batcher, _ = make_batcher(slow, max_chars=32_768)
+    long_review = "a good film, " * 320  # 4,160 characters: 7 of them per model call
+    small_review = "the small one"
+
+    async def scenario() -> None:
+        batcher.start()
+        try:
+            large = asyncio.ensure_future(batcher.predict([long_review] * 64))
+            await asyncio.sleep(0.02)  # the large request's first slice is in the model thread
+            small = await batcher.predict([small_review])
+            assert small.labels
+            assert not large.done()  # served before the large request's other slices
+            assert len((await large).labels) == 64
+        finally:
+            await batcher.stop()
+
+    asyncio.run(scenario())
+    assert slow.seen[: slow.seen.index(small_review)] == [long_review] * 7  # it waited for one slice only
+    assert max(slow.call_chars) <= 32_768  # each call capped by cost (characters), not only by count
+    assert slow.seen.count(long_review) == 64
+
+
+def test_a_large_request_keeps_one_model_version_across_its_slices(tiny_models: TinyModels) -> None:
+    slow = RecordingPipeline(tiny_models.good_a, delay=0.05)
+    store, metrics = ModelStore(), ServiceMetrics()
+    store.swap(loaded(slow, "1"))
+    batcher = MicroBatcher(store, metrics, max_texts=256, max_wait_seconds=0.002, max_chars=40)
+
+    async def scenario() -> tuple[str, str]:
+        batcher.start()
+        try:
+            large = asyncio.ensure_future(batcher.predict(["a good film"] * 12))  # 3 per call: 4 slices
+            await asyncio.sleep(0.02)
+            store.swap(loaded(tiny_models.good_b, "2"))  # the alias moved during the large request
+            small = await batcher.predict(["after the swap"])
+            return (await large).version, small.version
+        finally:
+            await batcher.stop()
+
+    assert asyncio.run(scenario()) == ("1", "2")
+
+
+def test_the_gil_switch_interval_is_set_once_at_start_up_and_a_load_keeps_it(tiny_models: TinyModels) -> None:
+    # Process-wide: the poller used to shorten it during a load and restore it after (issue 15, item 10).
+    original = sys.getswitchinterval()
+    try:
+        app = create_app(Settings(GIL_SWITCH_INTERVAL_MS=2.5), gateway=FakeGateway({}))
+
+        async def start_and_stop() -> float:
+            async with app.router.lifespan_context(app):
+                return sys.getswitchinterval()
+
+        assert asyncio.run(start_and_stop()) == pytest.approx(0.0025)
+
+        gateway = FakeGateway({"1": tiny_models.good_a})
+        during_load: list[float] = []
+        fetch = gateway.fetch
+        gateway.fetch = lambda ref: during_load.append(sys.getswitchinterval()) or fetch(ref)  # type: ignore[method-assign]
+        poller, _, _ = make_poller(gateway)
+        gateway.champion_version = "1"
+        assert asyncio.run(poller.poll_once()).outcome == "loaded"
+        assert during_load == [pytest.approx(0.0025)]
+        assert sys.getswitchinterval() == pytest.approx(0.0025)
+    finally:
+        sys.setswitchinterval(original)
 
 
 # --- the poller's policies ----------------------------------------------------------------------------------
@@ -590,9 +662,11 @@ class RecordingPipeline:
         self.delay = delay
         self.poison = poison
         self.seen: list[str] = []
+        self.call_chars: list[int] = []  # characters read by each model call
 
     def predict_proba(self, texts: list[str]) -> Any:
         self.seen.extend(texts)
+        self.call_chars.append(sum(len(text) for text in texts))
         time.sleep(self.delay)
         if self.poison is not None and self.poison in texts:
             raise ValueError("the model cannot read this text")
@@ -845,6 +919,23 @@ def test_text_length_is_checked_after_nfkc_normalisation(tiny_models: TinyModels
     assert grows_past("\ufdfa" * 1112, 20_000) is True
 
 
+def test_an_expanding_text_is_refused_without_python_work_per_character(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Under a flood of such refusals every millisecond counts: the bound looks characters up in a table (built
+    # once) instead of making a Python call, or even a Python object, per character of the text.
+    predict_request, _ = request_models(20_000, 256)
+    predict_request.model_validate({"text": "un très bon film"})  # the first non-ASCII text builds the table
+    normalised: list[int] = []
+    normalize = unicodedata.normalize
+    monkeypatch.setattr(
+        unicodedata, "normalize", lambda form, text: normalised.append(len(text)) or normalize(form, text)
+    )
+    # One U+FDFA (+17) and 19,999 distinct CJK ideographs (NFKC-stable): 20,017 characters once normalised.
+    text = "\ufdfa" + "".join(chr(0x4E00 + i) for i in range(19_999))
+    with pytest.raises(ValidationError, match="grows to 20017 characters"):
+        predict_request.model_validate({"text": text})
+    assert normalised == []
+
+
 UNPARSABLE = {
     "invalid UTF-8 in a string": (b'{"text": "caf\xe9"}', "not valid UTF-8"),
     "nesting 100,000 deep": (b'{"text": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested too deeply"),
@@ -943,8 +1034,9 @@ def test_failed_admin_logins_are_logged_without_the_token(
 
 def test_a_large_request_abandoned_mid_call_stops_after_one_slice(tiny_models: TinyModels) -> None:
     slow = RecordingPipeline(tiny_models.good_a, delay=0.2)
-    batcher, _ = make_batcher(slow)
-    size = MODEL_CALL_SLICE_TEXTS * 2
+    slice_texts = 64
+    batcher, _ = make_batcher(slow, max_chars=len("abandoned") * slice_texts)
+    size = slice_texts * 2
 
     async def scenario() -> None:
         batcher.start()
@@ -966,4 +1058,4 @@ def test_a_large_request_abandoned_mid_call_stops_after_one_slice(tiny_models: T
             await batcher.stop()
 
     asyncio.run(scenario())
-    assert slow.seen.count("abandoned") == MODEL_CALL_SLICE_TEXTS
+    assert slow.seen.count("abandoned") == slice_texts

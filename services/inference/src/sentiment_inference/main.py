@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import inspect
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -59,6 +60,7 @@ def build_service(settings: Settings, gateway: RegistryGateway | None = None) ->
         max_queue_requests=settings.queue_max_requests,
         max_queue_texts=settings.queue_max_texts,
         deadline_seconds=settings.request_timeout_seconds,
+        max_chars=settings.batch_max_chars,
     )
     return Service(settings=settings, metrics=metrics_, store=store, poller=poller, batcher=batcher, drift=monitor)
 
@@ -70,6 +72,8 @@ def create_app(settings: Settings | None = None, gateway: RegistryGateway | None
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.apply_mlflow_client_env()
+        # The one place the process-wide GIL switch interval is set (the poller used to change it per load).
+        sys.setswitchinterval(settings.gil_switch_interval_ms / 1000)
         if settings.gc_freeze:
             # Collect start-up garbage once, then keep the long-lived heap out of every later collection.
             gc.collect()

@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import sys
 import time
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -41,8 +40,6 @@ from sentiment_inference.model_store import (
 from sentiment_inference.registry_gateway import ChampionRef, FetchFailedError, RegistryGateway
 
 logger = logging.getLogger(__name__)
-
-LOAD_SWITCH_INTERVAL = 0.001
 
 PollOutcome = Literal["loaded", "restored", "unchanged", "no_champion", "rejected", "skipped", "failed", "fallback"]
 # champion: serving the alias's version; fallback: the alias's version was rejected, serving an earlier champion;
@@ -259,11 +256,8 @@ class ChampionPoller:
             extra={"event": "model_loading", "version": ref.version},
         )
         started = time.perf_counter()
-        # Loading runs in a thread but shares the GIL with serving. A thread that wants the GIL waits up to the
-        # switch interval (5 ms) before the holder must let go; shorten it while the loader competes, so the
-        # requests served during a swap wait ~1 ms instead of ~5 ms per hand-over.
-        switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(LOAD_SWITCH_INTERVAL)
+        # Loading runs in a thread but shares the GIL with serving: the switch interval, set once at start-up
+        # (GIL_SWITCH_INTERVAL_MS, main.py), bounds what the requests served during a swap wait per hand-over.
         try:
             candidate = await asyncio.to_thread(self._prepare, ref)
         except ModelRejectedError as error:
@@ -294,8 +288,6 @@ class ChampionPoller:
                 extra={"event": "model_load_failed", "version": ref.version},
             )
             return PollResult("failed", ref.version, f"loading version {ref.version} failed: {kind}{_short(error)}")
-        finally:
-            sys.setswitchinterval(switch_interval)
         self._load_failures = 0
         self.state.rejected.pop(ref.version, None)
         self._swap_in(candidate, current, fallback)

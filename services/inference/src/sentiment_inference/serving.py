@@ -17,6 +17,12 @@ the queue is bounded in requests and in texts, and a request beyond either bound
 than its deadline fails with `DeadlineExceededError`, and one whose client has gone (the caller's `abandoned`
 coroutine returns: ASGI `http.disconnect`) is dropped from the queue before its model call. A model error on
 a coalesced call is retried request by request, so one failing text fails only its own request.
+
+Fair scheduling of large requests (Triton's sequence batcher and vLLM's chunked prefill do the same): a model
+call takes at most `max_texts` texts and `max_chars` characters (the model's cost grows with characters, not with
+the count). A request beyond that is predicted in slices, and between two slices the batcher takes the queue
+again: a small request that arrived meanwhile waits for one slice (25-50 ms), not for the whole large request,
+and a large request whose client has gone stops after the slice that was running.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sentiment_inference.drift_monitor import DriftMonitor
 from sentiment_inference.metrics import ServiceMetrics
@@ -36,10 +42,9 @@ from sentiment_inference.model_store import LoadedModel, ModelStore
 
 logger = logging.getLogger(__name__)
 
-# A request larger than this is predicted in slices of it, checking between slices whether its client is still
-# there: an abandoned 1 MiB batch then costs at most one slice. A trade-off: bench/serve_bench.py measured the
-# in-process batch rate at 64 texts 15% below 256; 128 keeps most of the vectorisation gain.
-MODEL_CALL_SLICE_TEXTS = 128
+# Default most characters one model call reads: 25-50 ms of model time on a loaded core of the 2-core test machine
+# (bench/hostile_traffic.py), so a small request never waits behind more than that of a large one.
+DEFAULT_MAX_CALL_CHARS = 32_768
 
 
 class NoChampionError(Exception):
@@ -75,6 +80,27 @@ class BatchResult:
 class _Pending:
     texts: Sequence[str]
     future: asyncio.Future[BatchResult]
+    taken: int = 0  # texts already handed to model calls (a large request is predicted slice by slice)
+    model: LoadedModel | None = None  # set at its first call: every slice of a request uses the same version
+    labels: list[str] = field(default_factory=list)
+    confidences: list[float] = field(default_factory=list)
+
+    @property
+    def remaining(self) -> int:
+        return len(self.texts) - self.taken
+
+
+@dataclass(frozen=True)
+class _Slice:
+    """Texts [start, end) of one request, in one model call."""
+
+    pending: _Pending
+    start: int
+    end: int
+
+    @property
+    def texts(self) -> Sequence[str]:
+        return self.pending.texts[self.start : self.end]
 
 
 class MicroBatcher:
@@ -88,11 +114,13 @@ class MicroBatcher:
         max_queue_requests: int = 512,
         max_queue_texts: int = 2048,
         deadline_seconds: float = 5.0,
+        max_chars: int = DEFAULT_MAX_CALL_CHARS,
     ) -> None:
         self._store = store
         self._drift = drift
         self._metrics = metrics
         self._max_texts = max_texts
+        self._max_chars = max_chars
         self._max_wait = max_wait_seconds
         self._max_queue_requests = max_queue_requests
         self._max_queue_texts = max_queue_texts
@@ -168,8 +196,8 @@ class MicroBatcher:
         try:
             self._queue.remove(pending)  # O(queue length), only on this rare path
         except ValueError:
-            return  # already taken: its model call is running, the result will be discarded
-        self._queued_texts -= len(pending.texts)
+            return  # its model call is running: the result is discarded and no further slice is taken
+        self._queued_texts -= pending.remaining
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -186,9 +214,9 @@ class MicroBatcher:
             try:
                 await self._call(loop, batch)
             except asyncio.CancelledError:
-                for pending in batch:
-                    if not pending.future.done():
-                        pending.future.cancel()
+                for part in batch:
+                    if not part.pending.future.done():
+                        part.pending.future.cancel()
                 raise
             except Exception:  # the loop must survive anything a model does; the error went to the requests
                 logger.exception("micro-batcher: unexpected error")
@@ -208,35 +236,51 @@ class MicroBatcher:
                 return
             seen = len(self._queue)
 
-    def _take(self) -> list[_Pending]:
-        batch: list[_Pending] = []
+    def _take(self) -> list[_Slice]:
+        """The next model call: whole requests from the head of the queue within the call's text and character
+        budget; or, when the head alone exceeds it, one slice of it (the rest goes back into the queue after the
+        call, behind whatever arrived meanwhile)."""
+        batch: list[_Slice] = []
         count = 0
+        chars = 0
         while self._queue:
             pending = self._queue[0]
-            # Never split a request across calls, and always take at least one (a batch request may be large).
-            if batch and count + len(pending.texts) > self._max_texts:
-                break
-            self._queue.popleft()
-            self._queued_texts -= len(pending.texts)
             if pending.future.done():  # the client went away (request cancelled): nothing to compute
+                self._queue.popleft()
+                self._queued_texts -= pending.remaining
                 continue
-            batch.append(pending)
-            count += len(pending.texts)
+            if batch and pending.taken:
+                break  # a request already in progress is bound to its model version: its slices go alone
+            end = pending.taken
+            while end < len(pending.texts):
+                size = len(pending.texts[end])
+                # Always at least one text per call: a text is never split (it is at most MAX_TEXT_CHARS).
+                if (batch or end > pending.taken) and (count + 1 > self._max_texts or chars + size > self._max_chars):
+                    break
+                count += 1
+                chars += size
+                end += 1
+            if end < len(pending.texts) and batch:
+                break  # never split a request that a later call can take whole
+            self._queue.popleft()
+            self._queued_texts -= pending.remaining
+            batch.append(_Slice(pending, pending.taken, end))
+            pending.taken = end
+            if end < len(pending.texts) or batch[-1].start > 0:
+                break  # a slice of a large request: alone in its call
         return batch
 
-    async def _call(self, loop: asyncio.AbstractEventLoop, batch: list[_Pending]) -> None:
+    async def _call(self, loop: asyncio.AbstractEventLoop, batch: list[_Slice]) -> None:
         if not batch:
             return
-        # Read the reference once: the whole call (and every request in it) is served by this model.
-        model = self._store.current
+        # Read the reference once: the whole call (and every request in it) is served by this model; a request
+        # predicted in slices keeps the model of its first slice.
+        model = batch[0].pending.model if len(batch) == 1 and batch[0].pending.model else self._store.current
         if model is None:
-            for pending in batch:
-                pending.future.set_exception(NoChampionError())
+            for part in batch:
+                part.pending.future.set_exception(NoChampionError())
             return
-        if len(batch) == 1 and len(batch[0].texts) > MODEL_CALL_SLICE_TEXTS:
-            await self._call_in_slices(loop, model, batch[0])
-            return
-        texts = [text for pending in batch for text in pending.texts]
+        texts = [text for part in batch for text in part.texts]
         started = time.perf_counter()
         try:
             labels, confidences = await loop.run_in_executor(self._executor, model.predict, texts)
@@ -249,55 +293,34 @@ class MicroBatcher:
                     len(batch),
                     type(error).__name__,
                 )
-                for pending in batch:
-                    if not pending.future.done():
-                        await self._call(loop, [pending])
+                for part in batch:
+                    if not part.pending.future.done():
+                        await self._call(loop, [part])
                 return
-            logger.exception("model version %s failed on a request of %d texts", model.version, len(texts))
-            failure = PredictionFailedError(
-                f"model version {model.version} failed on this request ({type(error).__name__}); it was logged"
-            )
-            for pending in batch:
-                if not pending.future.done():
-                    pending.future.set_exception(failure)
+            pending = batch[0].pending
+            logger.exception("model version %s failed on a request of %d texts", model.version, len(pending.texts))
+            if not pending.future.done():
+                pending.future.set_exception(
+                    PredictionFailedError(
+                        f"model version {model.version} failed on this request ({type(error).__name__}); it was logged"
+                    )
+                )
             return
         self._observe(model, texts, labels, time.perf_counter() - started, confidences)
         offset = 0
-        for pending in batch:
-            size = len(pending.texts)
-            if not pending.future.done():
-                pending.future.set_result(
-                    BatchResult(model.version, labels[offset : offset + size], confidences[offset : offset + size])
-                )
+        for part in batch:
+            pending, size = part.pending, part.end - part.start
             offset += size
-
-    async def _call_in_slices(self, loop: asyncio.AbstractEventLoop, model: LoadedModel, pending: _Pending) -> None:
-        """A large request, slice by slice: when its client leaves or its deadline passes meanwhile, the rest is
-        not computed (a running model call cannot be interrupted, so a slice bounds the wasted work)."""
-        labels: list[str] = []
-        confidences: list[float] = []
-        for start in range(0, len(pending.texts), MODEL_CALL_SLICE_TEXTS):
-            if pending.future.done():
-                return
-            texts = list(pending.texts[start : start + MODEL_CALL_SLICE_TEXTS])
-            started = time.perf_counter()
-            try:
-                part_labels, part_confidences = await loop.run_in_executor(self._executor, model.predict, texts)
-            except Exception as error:
-                logger.exception("model version %s failed on a request of %d texts", model.version, len(pending.texts))
-                if not pending.future.done():
-                    pending.future.set_exception(
-                        PredictionFailedError(
-                            f"model version {model.version} failed on this request ({type(error).__name__});"
-                            " it was logged"
-                        )
-                    )
-                return
-            self._observe(model, texts, part_labels, time.perf_counter() - started, part_confidences)
-            labels.extend(part_labels)
-            confidences.extend(part_confidences)
-        if not pending.future.done():
-            pending.future.set_result(BatchResult(model.version, labels, confidences))
+            if pending.future.done():  # dropped meanwhile (client gone, deadline): no further slice
+                continue
+            pending.model = model
+            pending.labels.extend(labels[offset - size : offset])
+            pending.confidences.extend(confidences[offset - size : offset])
+            if part.end == len(pending.texts):
+                pending.future.set_result(BatchResult(model.version, pending.labels, pending.confidences))
+            else:  # behind the requests that arrived during this slice: they wait for one slice, not for all
+                self._queue.append(pending)
+                self._queued_texts += pending.remaining
 
     def _observe(
         self, model: LoadedModel, texts: list[str], labels: list[str], seconds: float, confidences: list[float]
