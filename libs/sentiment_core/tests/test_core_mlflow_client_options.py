@@ -14,6 +14,7 @@ _NAMES = (
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
     "MLFLOW_DISABLE_TELEMETRY",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR",
+    "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD",
 )
 
 
@@ -30,6 +31,8 @@ def test_sets_the_callers_values_and_keeps_mlflow_quiet() -> None:
     assert "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR" not in os.environ  # MLflow's default unless asked
     assert os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] == "false"
     assert os.environ["MLFLOW_DISABLE_TELEMETRY"] == "true"
+    # Artifacts through the tracking server, never presigned S3 URLs a client outside the cluster cannot reach.
+    assert os.environ["MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD"] == "false"
 
 
 def test_an_operators_value_wins(monkeypatch: pytest.MonkeyPatch) -> None:

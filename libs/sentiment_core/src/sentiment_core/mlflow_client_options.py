@@ -19,6 +19,11 @@ def apply_mlflow_client_options(
         "MLFLOW_DISABLE_TELEMETRY": "true",
         # tqdm bars ("Downloading artifacts: 100%|...") would break JSON log lines.
         "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+        # Artifacts come through the tracking server, never straight from S3: a server with an S3 destination
+        # otherwise hands MLflow 3.17's client presigned S3 URLs (multipart download), which a client outside the
+        # cluster's network (a laptop through `make port-forward`, a CI job) cannot reach. The contract: clients
+        # need only MLFLOW_TRACKING_URI.
+        "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD": "false",
     }
     if backoff_factor is not None:  # else MLflow's own default
         defaults["MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"] = f"{backoff_factor:g}"
