@@ -6,14 +6,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import http.server
 import io
 import os
 import shutil
 import subprocess
 import sys
 import tarfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +21,7 @@ import pytest
 from sentiment_core.data import load_dataset
 from sentiment_core.prepare import IMDB_MD5
 from tests.deploy.test_workflows import steps, workflow
+from tests.support.file_server import serve_directory
 from tests.support.servers import SHARED_DATA, SHARED_TEST_DATA
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -72,22 +71,8 @@ def archive_server(tmp_path: Path) -> Iterator[tuple[str, str]]:
     archive = served / "aclImdb_v1.tar.gz"
     official_layout_archive(archive)
     md5 = hashlib.md5(archive.read_bytes()).hexdigest()  # noqa: S324 - the publisher's checksum kind
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            super().__init__(*args, directory=str(served), **kwargs)  # type: ignore[arg-type]
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/aclImdb_v1.tar.gz", md5
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
+    with serve_directory(served) as url:
+        yield f"{url}/aclImdb_v1.tar.gz", md5
 
 
 def runner_clone(root: Path) -> Path:

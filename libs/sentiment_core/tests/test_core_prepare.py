@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import http.server
 import io
 import tarfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +14,7 @@ import pytest
 
 from sentiment_core import prepare
 from sentiment_core.data import DatasetError, load_dataset
+from tests.support.file_server import serve_directory
 
 
 def make_archive(path: Path, reviews: dict[str, str]) -> Path:
@@ -77,21 +76,8 @@ def test_reads_the_official_archive_layout(tmp_path: Path) -> None:
 def http_root(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     root = tmp_path / "www"
     root.mkdir()
-
-    class Handler(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            super().__init__(*args, directory=str(root), **kwargs)  # type: ignore[arg-type]
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", root
-    finally:
-        server.shutdown()
+    with serve_directory(root) as url:
+        yield url, root
 
 
 def test_download_with_a_bad_checksum_is_rejected_and_removed(http_root: tuple[str, Path], tmp_path: Path) -> None:
