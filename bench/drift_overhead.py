@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
 import tempfile
@@ -29,7 +28,7 @@ from typing import Any
 import httpx
 
 # bench/ is a folder of scripts: serve_bench sits beside this one (sys.path[0] when run as a script).
-from serve_bench import DEFAULT_DATA, LoadGenerator, log, wait_http
+from serve_bench import DEFAULT_DATA, LoadGenerator, log, machine_record, wait_http
 
 from sentiment_core import registry
 from sentiment_core.data import load_dataset, split_dataset, summarize
@@ -72,13 +71,7 @@ def main() -> None:
     load_avg = os.getloadavg()
     log(f"work dir {work}; load average {load_avg}")
     results: dict[str, Any] = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "load_average_at_start": load_avg,
-            "note": "shared 2-core machine: other work may run on either core during the measurement",
-        },
+        "machine": machine_record(load_avg),
         "model": {"config": config.to_dict(), "train_rows": args.train_rows},
         "variants": VARIANTS,
         "note_on_scores": "serve_loadgen.py connection i replays the bodies from offset i, so at 8 connections the"

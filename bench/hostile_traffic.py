@@ -27,7 +27,6 @@ import functools
 import io
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -454,16 +453,12 @@ def main() -> None:
         args.out.write_text(json.dumps(records))
         return
 
+    from serve_bench import machine_record
+
     work = Path(tempfile.mkdtemp(prefix="hostile-"))
     os.sched_setaffinity(0, {args.client_core})
     results: dict[str, Any] = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "load_average_at_start": os.getloadavg(),
-            "note": "shared 2-core machine, other agents' work runs on both cores during the measurement",
-        },
+        "machine": machine_record(os.getloadavg()),
         "method": {
             "phase_seconds": args.phase_seconds,
             "normal_client": f"{NORMAL_RATE:g} req/s POST /predict, real reviews, one keep-alive connection,"

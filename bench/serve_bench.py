@@ -184,6 +184,17 @@ def rss_mb(pid: int) -> float:
     return total / 1024
 
 
+def machine_record(load_avg: tuple[float, float, float]) -> dict[str, Any]:
+    """What the figures were measured on; every serving benchmark writes it first (these machines are shared)."""
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "load_average_at_start": load_avg,
+        "note": "shared 2-core machine: other work may run on either core during the measurement",
+    }
+
+
 def wait_http(process: ManagedProcess, url: str, timeout: float, what: str) -> None:
     process.wait_until(lambda: http_ok(url, timeout=5), timeout, what)
 
@@ -334,13 +345,7 @@ def main() -> None:
 
     processes: list[ManagedProcess] = []
     results: dict[str, Any] = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "load_average_at_start": load_avg,
-            "note": "shared 2-core machine: other work may run on either core during the measurement",
-        },
+        "machine": machine_record(load_avg),
         "model": {"config": config.to_dict(), "train_rows": args.train_rows},
         "load_generator": None,
         "pinning": {"servers": args.server_core, "load_generator": args.client_core},
