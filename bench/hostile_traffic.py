@@ -377,10 +377,13 @@ def register_model(work: Path, data: Path, train_rows: int) -> tuple[Any, list[s
     return mlflow, test_texts[:2000]
 
 
-def before_source(work: Path, commit: str) -> Path:
-    """The inference package as it was at `commit` (git archive: no worktree, nothing registered in .git)."""
+def before_source(work: Path, commit: str) -> str:
+    """PYTHONPATH serving the inference package and the library as they were at `commit` (git archive: no worktree,
+    nothing registered in .git). The library too: the service of then calls the library of then (registry
+    signatures have changed since)."""
+    packages = ("services/inference/src", "libs/sentiment_core/src")
     archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", "--format=tar", commit, "services/inference/src"],
+        ["git", "-C", str(ROOT), "archive", "--format=tar", commit, *packages],
         check=True,
         capture_output=True,
         timeout=60,
@@ -388,11 +391,11 @@ def before_source(work: Path, commit: str) -> Path:
     target = work / "before"
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(target, filter="data")
-    return target / "services" / "inference" / "src"
+    return os.pathsep.join(str(target / package) for package in packages)
 
 
 def start_server(
-    kind: str, source: Path, mlflow_url: str, work: Path, server_core: int, extra_env: dict[str, str]
+    kind: str, source: Path | str, mlflow_url: str, work: Path, server_core: int, extra_env: dict[str, str]
 ) -> tuple[Any, str]:
     from serve_bench import wait_http
 
@@ -403,7 +406,7 @@ def start_server(
         name=f"inference-{kind}",
         argv=["taskset", "-c", str(server_core), sys.executable, "-m", "sentiment_inference"],
         env={
-            "PYTHONPATH": str(source),  # ahead of the venv's editable install: this exact source is served
+            "PYTHONPATH": str(source),  # ahead of the venv's editable installs: this exact source is served
             "MLFLOW_TRACKING_URI": mlflow_url,
             "MODEL_NAME": MODEL_NAME,
             "HOST": "127.0.0.1",
@@ -463,7 +466,8 @@ def main() -> None:
             "phase_seconds": args.phase_seconds,
             "normal_client": f"{NORMAL_RATE:g} req/s POST /predict, real reviews, one keep-alive connection,"
             f" {NORMAL_TIMEOUT:g} s timeout, own process",
-            "before": f"services/inference/src at {args.before_commit} (git archive), same venv",
+            "before": f"services/inference/src and libs/sentiment_core/src at {args.before_commit} (git archive),"
+            " same venv",
             "after": "this checkout, default settings",
             "server_env": args.server_env,
             "pinning": {"server": args.server_core, "clients": args.client_core},
@@ -483,7 +487,10 @@ def main() -> None:
         bodies_file = work / "normal-bodies.json"
         bodies_file.write_text(json.dumps([json.dumps({"text": text}) for text in texts[:500]]))
         heavy = heavy_batch(texts)
-        sources = {"before": before_source(work, args.before_commit), "after": ROOT / "services" / "inference" / "src"}
+        sources: dict[str, Path | str] = {
+            "before": before_source(work, args.before_commit),
+            "after": ROOT / "services" / "inference" / "src",
+        }
         kinds = [args.only] if args.only else ["before", "after"]
         attacks: dict[str, Attack | None] = {
             "baseline": None,
