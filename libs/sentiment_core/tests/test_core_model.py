@@ -43,6 +43,34 @@ def test_skops_round_trip_keeps_predictions(tiny_model: Pipeline, tmp_path: Path
     np.testing.assert_allclose(loaded.predict_proba(TRAIN), tiny_model.predict_proba(TRAIN))
 
 
+def test_the_character_view_joins_the_words_and_round_trips(tmp_path: Path) -> None:
+    config = ModelConfig(n_features=2**12, char_ngram_max=4, char_n_features=2**12, min_df=1)
+    model = build_pipeline(config).fit(TRAIN, LABELS)
+    assert list(model.named_steps["views"].named_transformers) == ["words", "chars"]
+    # One classifier over both views, side by side.
+    assert model.named_steps["classify"].coef_.shape == (1, 2**12 + 2**12)
+    assert model.predict(["wonderful film", "boring waste"]).tolist() == [1, 0]
+    path = tmp_path / "model.skops"
+    save_pipeline(model, path)
+    np.testing.assert_allclose(load_pipeline(path).predict_proba(TRAIN), model.predict_proba(TRAIN))
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"char_ngram_max": 6, "char_ngram_min": 7}, "char_ngram_min <= char_ngram_max"),
+        ({"char_ngram_max": 9}, "char_ngram_max <= 8"),
+        ({"char_ngram_max": -1}, "char_ngram_min <= char_ngram_max"),
+        ({"char_ngram_max": 6, "char_n_features": 10}, "char_n_features"),
+        ({"char_ngram_max": 6, "weighting": "tfidf"}, 'needs vectorizer "hashing" and weighting "nb"'),
+        ({"char_ngram_max": 6, "vectorizer": "tfidf"}, 'needs vectorizer "hashing" and weighting "nb"'),
+    ],
+)
+def test_character_view_settings_are_checked_by_name(values: dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        ModelConfig.from_mapping(values)
+
+
 def test_load_refuses_types_outside_the_allow_list(tmp_path: Path) -> None:
     path = tmp_path / "evil.skops"
     sio.dump({"payload": Path("/etc/passwd")}, path)

@@ -1,4 +1,4 @@
-"""Our two custom pipeline steps against scikit-learn's estimator checks: only documented, expected failures."""
+"""Our custom pipeline steps against scikit-learn's estimator checks: only documented, expected failures."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn.utils.validation import check_is_fitted
 
+from sentiment_core.char_ngrams import CharNgramHasher
 from sentiment_core.model import LogCountRatio
 from sentiment_core.text import TextCleaner
 
@@ -63,11 +64,32 @@ LOG_COUNT_RATIO_EXPECTED: dict[str, str] = {
 }
 
 
+# CharNgramHasher takes texts too (what TextCleaner returns) and, like it, turns any value into a string.
+_TEXT_IN = "text in (a sequence of strings), not a numeric array"
+CHAR_NGRAM_HASHER_EXPECTED: dict[str, str] = {
+    "check_n_features_in_after_fitting": _TEXT_IN,
+    "check_n_features_in": _TEXT_IN,
+    "check_complex_data": "every value is turned into text, complex numbers too",
+    "check_estimators_empty_data_messages": "stateless: fit learns nothing, so it does not inspect X",
+    "check_estimators_nan_inf": "NaN and inf become the texts 'nan' and 'inf'",
+    "check_estimator_sparse_tag": "sparse input is turned into text like anything else",
+    "check_transformer_data_not_an_array": _TEXT_IN,
+    "check_fit1d": "a 1-d sequence of texts is its normal input",
+    "check_fit2d_predict1d": "a 1-d sequence of texts is its normal input",
+}
+
+
 def _expected(estimator: Any) -> dict[str, str]:
-    return TEXT_CLEANER_EXPECTED if isinstance(estimator, TextCleaner) else LOG_COUNT_RATIO_EXPECTED
+    if isinstance(estimator, TextCleaner):
+        return TEXT_CLEANER_EXPECTED
+    if isinstance(estimator, CharNgramHasher):
+        return CHAR_NGRAM_HASHER_EXPECTED
+    return LOG_COUNT_RATIO_EXPECTED
 
 
-@parametrize_with_checks([TextCleaner(), LogCountRatio()], expected_failed_checks=_expected)
+@parametrize_with_checks(
+    [TextCleaner(), LogCountRatio(), CharNgramHasher(n_features=2**10)], expected_failed_checks=_expected
+)
 def test_sklearn_estimator_checks(estimator: Any, check: Any) -> None:
     check(estimator)
 

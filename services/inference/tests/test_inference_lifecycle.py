@@ -11,6 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sentiment_core.data import load_dataset
+from sentiment_core.model import ModelConfig, build_pipeline
 from sentiment_inference.routes.health import NO_CHAMPION_YET
 from sentiment_local.process import free_port
 from sentiment_local.servers import HttpServer, start_mlflow
@@ -124,6 +126,29 @@ def test_starts_without_champion_then_follows_every_alias_move_under_load(
     assert client.mismatched_headers == 0
     assert metric(service, "sentiment_model_version_info", name=model_name, version=v2, alias="champion") == 1
     assert metric(service, "sentiment_model_loads_total", result="ok") >= 6
+    assert metric(service, "sentiment_model_loads_total", result="rejected") == 0
+
+
+def test_a_champion_with_the_character_view_is_loaded_and_served(
+    shared_registry: ModelRegistry,
+    imdb_path: Path,
+    model_name: str,
+    start_service: Callable[..., HttpServer],
+) -> None:
+    """The optional word + character model (FeatureUnion, CharNgramHasher) passes the API's type allow-list and
+    floors, and answers like the pipeline it was logged from."""
+    frame = load_dataset(imdb_path).iloc[:-400].sample(800, random_state=5)
+    config = ModelConfig(n_features=2**14, ngram_max=1, char_ngram_max=5, char_n_features=2**14)
+    pipeline = build_pipeline(config).fit(frame["text"].tolist(), frame["label"].tolist())
+    version = shared_registry.register(model_name, shared_registry.log(pipeline))
+    shared_registry.promote(model_name, version)
+    service = start_service(shared_registry.tracking_uri, model_name)
+    wait_for(lambda: serving_version(service) == version, PICKUP_SECONDS + 10, f"v{version} served", service)
+    text = "A wonderful, moving film with a superb cast."
+    response = httpx.post(f"{service.url}/predict", json={"text": text}, timeout=5)
+    assert response.status_code == 200, response.text
+    expected = float(pipeline.predict_proba([text])[0].max())
+    assert response.json()["confidence"] == pytest.approx(expected, abs=1e-6)
     assert metric(service, "sentiment_model_loads_total", result="rejected") == 0
 
 

@@ -195,7 +195,13 @@ def test_held_out_cache_serves_models_with_other_settings_correctly(split: Any) 
     """A champion with another vectoriser reuses only what is really shared, and scores exactly as evaluate()."""
     held_out = HeldOut(split.test)
     texts, labels = split.test[TEXT].tolist(), split.test[LABEL].tolist()
-    for overrides in (SMALL_MODEL, {"n_features": 2048, "ngram_max": 2}, {"vectorizer": "tfidf", "min_df": 1}):
+    with_chars = {"n_features": 2048, "char_ngram_max": 4, "char_n_features": 4096}
+    for overrides in (
+        SMALL_MODEL,
+        {"n_features": 2048, "ngram_max": 2},
+        {"vectorizer": "tfidf", "min_df": 1},
+        with_chars,
+    ):
         pipeline = build_pipeline(ModelConfig.from_mapping(overrides))
         pipeline.fit(split.train[TEXT].tolist(), split.train[LABEL].to_numpy())
         assert held_out.score(pipeline) == evaluate(pipeline, texts, labels), overrides
