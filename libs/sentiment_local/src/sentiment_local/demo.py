@@ -320,14 +320,22 @@ def down(state_dir: Path) -> int:
 
 @contextlib.contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGINT both raise KeyboardInterrupt, so either stops every server.
+
+    SIGINT explicitly too: a process started in the background by a non-interactive shell inherits SIGINT ignored,
+    and Python then installs no KeyboardInterrupt handler, so Ctrl-C (or a test's SIGINT) would leave it running.
+    """
+
     def handler(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous_term = signal.signal(signal.SIGTERM, handler)
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, previous_term)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
