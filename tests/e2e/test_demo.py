@@ -22,7 +22,12 @@ REPO = Path(__file__).resolve().parents[2]
 def test_demo_up_predicts_and_stops(tmp_path: Path, imdb_path: Path) -> None:
     source = tmp_path / "reviews.csv.gz"
     sample_stratified(load_dataset(imdb_path), 3_000, seed=11).to_csv(source, index=False)
-    ports = {"DEMO_MLFLOW_PORT": free_port(), "DEMO_PREFECT_PORT": free_port(), "DEMO_API_PORT": free_port()}
+    ports = {
+        "DEMO_MLFLOW_PORT": free_port(),
+        "DEMO_PREFECT_PORT": free_port(),
+        "DEMO_API_PORT": free_port(),
+        "DEMO_PROMETHEUS_PORT": free_port(),
+    }
     env = {
         **os.environ,
         **{key: str(value) for key, value in ports.items()},
@@ -52,7 +57,8 @@ def test_demo_up_predicts_and_stops(tmp_path: Path, imdb_path: Path) -> None:
         assert "example prediction" in printed, printed
         assert '"sentiment": "positive"' in printed, printed
         assert '"model_version": "1"' in printed, printed
-        assert all(port_in_use(port) for port in ports.values()), printed
+        # Prometheus starts after the prediction, before the URLs are printed.
+        assert all(port_in_use(port) for name, port in ports.items() if name != "DEMO_PROMETHEUS_PORT"), printed
         # The URLs and next commands follow the prediction.
         for line in demo.stdout:
             output.append(line)
@@ -60,6 +66,7 @@ def test_demo_up_predicts_and_stops(tmp_path: Path, imdb_path: Path) -> None:
                 break
         printed = "".join(output)
         assert f"http://127.0.0.1:{ports['DEMO_API_PORT']}/docs" in printed
+        assert port_in_use(ports["DEMO_PROMETHEUS_PORT"]), printed
         assert "rollback" in printed
     finally:
         os.killpg(demo.pid, signal.SIGINT) if demo.poll() is None else None

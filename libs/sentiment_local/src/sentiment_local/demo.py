@@ -54,6 +54,7 @@ class DemoConfig:
     mlflow_port: int
     prefect_port: int
     api_port: int
+    prometheus_port: int
     use_postgres: bool
     use_s3: bool
     poll_interval: int
@@ -211,23 +212,24 @@ class Demo:
         return api
 
     def start_prometheus(self, api: HttpServer, mlflow: HttpServer, prefect: HttpServer) -> HttpServer | None:
-        """Prometheus on :9090 scraping the API, MLflow and the Prefect server (jobs named as in compose and the
-        chart). Not the worker: its flow-run subprocesses would inherit its metrics port."""
+        """Prometheus (DEMO_PROMETHEUS_PORT, default 9090) scraping the API, MLflow and the Prefect server (jobs
+        named as in compose and the chart). Not the worker: its flow-run subprocesses would inherit its metrics port."""
         try:
             executable("prometheus")
         except ServerError:
             say("Prometheus skipped: no prometheus binary (`make tools` installs Debian's package into .tools/bin)")
             return None
-        if port_in_use(9090):
-            say("Prometheus skipped: port 9090 is in use")
+        port = self.config.prometheus_port
+        if port_in_use(port):
+            say(f"Prometheus skipped: port {port} is in use (DEMO_PROMETHEUS_PORT picks another)")
             return None
-        say("starting Prometheus on :9090 (scrapes the API, MLflow, Prefect; alert rules from observability/alerts)")
+        say(f"starting Prometheus on :{port} (scrapes the API, MLflow, Prefect; alert rules from observability/alerts)")
         targets = {
             "sentiment-inference": f"127.0.0.1:{api.port}",
             "sentiment-mlflow": f"127.0.0.1:{mlflow.port}",
             "sentiment-prefect-server": f"127.0.0.1:{prefect.port}/api/metrics",
         }
-        server = start_prometheus(self.config.state_dir / "prometheus", targets, port=9090)
+        server = start_prometheus(self.config.state_dir / "prometheus", targets, port=port)
         self.track(server.process)
         return server
 
@@ -366,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         mlflow_port=int(os.environ.get("DEMO_MLFLOW_PORT", "5001")),
         prefect_port=int(os.environ.get("DEMO_PREFECT_PORT", "4200")),
         api_port=int(os.environ.get("DEMO_API_PORT", "8000")),
+        prometheus_port=int(os.environ.get("DEMO_PROMETHEUS_PORT", "9090")),
         use_postgres=args.postgres,
         use_s3=args.s3,
         poll_interval=int(os.environ.get("POLL_INTERVAL_SECONDS", "5")),
