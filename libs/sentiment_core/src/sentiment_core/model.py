@@ -59,7 +59,8 @@ class ModelConfig:
     # Optional second view: hashed character n-grams of the cleaned text, NB-weighted and L2-normalised on their own,
     # then fed to the same logistic regression as the words. 0 = words only. Needs "hashing" + "nb".
     # 2..6 with word 1-3-grams, 2**21 each: +0.2-0.4 points on film-grouped CV and the test file, for 2x the artifact,
-    # ~5x the fit and ~3x the single-text latency (2.2 ms: over the 1.5 ms bar), so not the default (bench/README.md).
+    # ~5x the fit and the peak memory (~4 GB on the full data), ~3x the single-text latency (2.2 ms: over the 1.5 ms
+    # bar), so not the default (bench/README.md).
     char_ngram_min: int = 2
     char_ngram_max: int = 0
     char_n_features: int = 2**21
