@@ -36,6 +36,7 @@ from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold, StratifiedKFold, train_test_split
 
+from sentiment_core.char_ngrams import CharNgramHasher
 from sentiment_core.data import load_dataset, load_test_set
 from sentiment_core.evaluation import brier_score, expected_calibration_error
 from sentiment_core.model import LogCountRatio
@@ -64,42 +65,6 @@ def word_counts(texts: Sequence[str], ngram_max: int, bits: int) -> sp.csr_matri
     return vectorizer.transform(texts).tocsr()
 
 
-_PRIME = np.uint64(0x100000001B3)
-
-
-def _char_ngram_buckets(text: str, sizes: Sequence[int], bits: int) -> np.ndarray:
-    """Bucket of every character n-gram of the UTF-8 bytes, by a vectorised FNV-style rolling hash.
-
-    sklearn's char analyzer builds each n-gram as a Python string (4-7 ms per review); this is ~0.3 ms.
-    """
-    data = np.frombuffer(text.encode("utf-8"), dtype=np.uint8).astype(np.uint64)
-    buckets = []
-    for size in sizes:
-        if len(data) < size:
-            continue
-        count = len(data) - size + 1
-        hashed = np.full(count, size, dtype=np.uint64)
-        for offset in range(size):
-            hashed = (hashed ^ data[offset : offset + count]) * _PRIME
-        hashed ^= hashed >> np.uint64(29)
-        hashed *= np.uint64(0xBF58476D1CE4E5B9)
-        hashed ^= hashed >> np.uint64(32)
-        buckets.append(hashed & np.uint64(2**bits - 1))
-    return np.concatenate(buckets) if buckets else np.zeros(0, dtype=np.uint64)
-
-
-def char_counts(texts: Sequence[str], sizes: Sequence[int], bits: int) -> sp.csr_matrix:
-    indptr, indices, counts = [0], [], []
-    for text in texts:
-        buckets, per_bucket = np.unique(_char_ngram_buckets(text, sizes, bits), return_counts=True)
-        indices.append(buckets.astype(np.int32))
-        counts.append(per_bucket.astype(np.float32))
-        indptr.append(indptr[-1] + len(buckets))
-    return sp.csr_matrix(
-        (np.concatenate(counts), np.concatenate(indices), np.array(indptr)), shape=(len(texts), 2**bits)
-    )
-
-
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
@@ -123,7 +88,7 @@ class Rows:
         views = {
             "word12": word_counts(cleaned, 2, 21),
             "word13": word_counts(cleaned, 3, 22),
-            "char26": char_counts(cleaned, (2, 3, 4, 5, 6), 22),
+            "char26": CharNgramHasher(ngram_min=2, ngram_max=6, n_features=2**22).transform(cleaned),
         }
         return cls(views, word_counts(sentences, 3, 22), np.asarray(owner))
 
